@@ -1,0 +1,23 @@
+"""Reproduced results, one module per figure; each runnable as ``mbrl-jax run NAME``.
+
+Every module has ``NAME``, ``DESCRIPTION``, ``run(runs, seed, progress) -> result``
+(a dict in the result.json format) and ``summary(result) -> str``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+EXPERIMENTS: dict[str, str] = {
+    "dyna-maze": "experiments.dyna_maze",
+    "blocking-maze": "experiments.blocking_maze",
+    "shortcut-maze": "experiments.shortcut_maze",
+}
+
+
+def load(name: str) -> ModuleType:
+    """The experiment module for ``name``; a clear error for unknown names."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; available: {', '.join(EXPERIMENTS)}")
+    return importlib.import_module(EXPERIMENTS[name])

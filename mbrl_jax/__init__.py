@@ -1,0 +1,28 @@
+"""mbrl_jax: model-based reinforcement learning in JAX — Dyna, planning, learned models.
+
+The core: :class:`Transition`, the ``(init, act/sample/propose, update)`` triples
+:class:`Agent`, :class:`Learner`, :class:`Model`, :class:`SearchControl`, and the
+combinator :func:`dyna`. Training runs are functions: :func:`make_train`.
+"""
+
+from mbrl_jax.dyna import DynaState, dyna, planning_updates, q_planning
+from mbrl_jax.train import EpisodeMetrics, StepMetrics, TrainConfig, make_train
+from mbrl_jax.types import Agent, Learner, Model, SearchControl, Transition
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Agent",
+    "DynaState",
+    "EpisodeMetrics",
+    "Learner",
+    "Model",
+    "SearchControl",
+    "StepMetrics",
+    "TrainConfig",
+    "Transition",
+    "dyna",
+    "make_train",
+    "planning_updates",
+    "q_planning",
+]

@@ -1,0 +1,118 @@
+"""Dyna: planning and learning as the same update on different experience (S&B ch. 8).
+
+``dyna(learner, model, search_control, n)`` is the Tabular Dyna-Q box of section
+8.2 with every design question made a part:
+
+    (d) learner.update on the real transition        (direct RL)
+    (e) model.update on the real transition          (model learning)
+    (f) repeat n times: search_control.propose (S, A) -> model.sample (S, A)
+        -> learner.update on the simulated transition (planning)
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+
+from mbrl_jax.types import Agent, Learner, Model, PRNGKey, SearchControl, Transition
+from mbrl_jax.validation import check_count
+
+
+class DynaState(NamedTuple):
+    learner: Any
+    model: Any
+    search: Any
+
+
+def planning_updates(
+    learner: Learner,
+    model: Model,
+    search_control: SearchControl,
+    planning_steps: int,
+    state: DynaState,
+    key: PRNGKey,
+) -> DynaState:
+    """Run ``planning_steps`` simulated updates (step (f) of Tabular Dyna-Q)."""
+    if planning_steps == 0:
+        return state
+    keys = jax.random.split(key, planning_steps)
+    if search_control.independent:
+        propose_all = jax.vmap(search_control.propose, in_axes=(None, None, None, 0))
+        proposed_obs, proposed_actions, _ = propose_all(
+            state.search, state.learner, state.model, keys
+        )
+
+    def one_update(i, carry: DynaState) -> DynaState:
+        learner_state, model_state, search_state = carry
+        k = keys[i]
+        if search_control.independent:
+            obs, action = proposed_obs[i], proposed_actions[i]
+        else:
+            obs, action, search_state = search_control.propose(
+                search_state, learner_state, model_state, k
+            )
+        simulated = model.sample(model_state, obs, action, jax.random.fold_in(k, 1))
+        learner_state = learner.update(learner_state, simulated, jax.random.fold_in(k, 2))
+        search_state = search_control.update(
+            search_state,
+            simulated,
+            learner_state,
+            model_state,
+            jax.random.fold_in(k, 3),
+            simulated=True,
+        )
+        return DynaState(learner_state, model_state, search_state)
+
+    return jax.lax.fori_loop(0, planning_steps, one_update, state)
+
+
+def dyna(
+    learner: Learner, model: Model, search_control: SearchControl, planning_steps: int
+) -> Agent:
+    """Compose a learner, a model and a search control into a Dyna agent.
+
+    ``planning_steps`` (n) is static: it sets the length of the planning loop, so
+    runs with different n are compiled separately (group them in sweeps).
+    """
+    planning_steps = check_count("planning_steps", planning_steps, minimum=0)
+
+    def init(key: PRNGKey) -> DynaState:
+        k_learner, k_model, k_search = jax.random.split(key, 3)
+        return DynaState(
+            learner.init(k_learner), model.init(k_model), search_control.init(k_search)
+        )
+
+    def act(state: DynaState, obs, key: PRNGKey):
+        return learner.act(state.learner, obs, key)
+
+    def update(state: DynaState, transition: Transition, key: PRNGKey) -> DynaState:
+        k_learner, k_model, k_search, k_plan = (jax.random.fold_in(key, i) for i in range(4))
+        learner_state = learner.update(state.learner, transition, k_learner)
+        model_state = model.update(state.model, transition, k_model)
+        search_state = search_control.update(
+            state.search, transition, learner_state, model_state, k_search
+        )
+        state = DynaState(learner_state, model_state, search_state)
+        return planning_updates(learner, model, search_control, planning_steps, state, k_plan)
+
+    return Agent(init, act, update)
+
+
+def q_planning(learner: Learner, model: Model, search_control: SearchControl, num_updates: int):
+    """Random-sample one-step tabular Q-planning (S&B section 8.1): planning alone,
+    with no real experience. Returns ``run(key) -> learner_state`` after
+    ``num_updates`` updates on transitions sampled from ``model`` (typically
+    :func:`mbrl_jax.models.environment_model`, the true dynamics) at pairs chosen
+    by ``search_control`` (typically :func:`mbrl_jax.search.uniform_over_states`).
+    """
+    num_updates = check_count("num_updates", num_updates, minimum=0)
+
+    def run(key: PRNGKey):
+        k_learner, k_model, k_search, k_plan = jax.random.split(key, 4)
+        state = DynaState(
+            learner.init(k_learner), model.init(k_model), search_control.init(k_search)
+        )
+        return planning_updates(learner, model, search_control, num_updates, state, k_plan).learner
+
+    return run

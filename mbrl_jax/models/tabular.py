@@ -1,0 +1,91 @@
+"""Tabular models: the deterministic last-seen sample model and the true environment."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from mbrl_jax.types import Model, PRNGKey, Transition
+from mbrl_jax.validation import check_count, check_nonnegative
+
+
+class SampleModelState(NamedTuple):
+    next_obs: jax.Array  # (S, A) int32, last observed next state
+    reward: jax.Array  # (S, A) float32, last observed reward
+    done: jax.Array  # (S, A) bool, last observed termination
+    last_tried: jax.Array  # (S, A) int32, real time step at which (s, a) was last tried
+    time: jax.Array  # () int32, number of real transitions seen
+
+
+def tabular_sample_model(num_states: int, num_actions: int, *, kappa=0.0) -> Model:
+    """The deterministic model of Tabular Dyna-Q (S&B section 8.2): for each (s, a)
+    the last observed next state and reward.
+
+    With ``kappa > 0`` it is Dyna-Q+'s model (section 8.3): a simulated reward is
+    ``r + kappa * sqrt(tau)``, tau the number of real time steps since (s, a) was
+    last tried. Pairs never tried lead back to the same state with reward 0 (the
+    book's footnote), so Dyna-Q+ may plan with actions not yet taken.
+    """
+    num_states = check_count("num_states", num_states, minimum=1)
+    num_actions = check_count("num_actions", num_actions, minimum=1)
+    check_nonnegative("kappa", kappa)
+    with_bonus = not (isinstance(kappa, int | float) and kappa == 0)
+
+    def init(key: PRNGKey) -> SampleModelState:
+        del key
+        shape = (num_states, num_actions)
+        return SampleModelState(
+            next_obs=jnp.broadcast_to(jnp.arange(num_states, dtype=jnp.int32)[:, None], shape),
+            reward=jnp.zeros(shape, jnp.float32),
+            done=jnp.zeros(shape, bool),
+            last_tried=jnp.zeros(shape, jnp.int32),
+            time=jnp.zeros((), jnp.int32),
+        )
+
+    def update(state: SampleModelState, transition: Transition, key: PRNGKey) -> SampleModelState:
+        del key
+        s, a = transition.obs, transition.action
+        time = state.time + 1
+        return SampleModelState(
+            next_obs=state.next_obs.at[s, a].set(transition.next_obs),
+            reward=state.reward.at[s, a].set(transition.reward),
+            done=state.done.at[s, a].set(transition.done),
+            last_tried=state.last_tried.at[s, a].set(time) if with_bonus else state.last_tried,
+            time=time,
+        )
+
+    def sample(state: SampleModelState, obs, action, key: PRNGKey) -> Transition:
+        del key
+        reward = state.reward[obs, action]
+        if with_bonus:
+            tau = (state.time - state.last_tried[obs, action]).astype(jnp.float32)
+            reward = reward + kappa * jnp.sqrt(tau)
+        return Transition(obs, action, reward, state.next_obs[obs, action], state.done[obs, action])
+
+    return Model(init, update, sample)
+
+
+def environment_model(transition_fn) -> Model:
+    """A perfect model: ``transition_fn(obs, action, key) -> (next_obs, reward, done)``
+    is the true environment's dynamics (for a maze, ``Maze.transition`` with its params).
+
+    Used by random-sample one-step tabular Q-planning (S&B section 8.1). Learning
+    from real transitions leaves it unchanged.
+    """
+
+    def init(key: PRNGKey) -> tuple:
+        del key
+        return ()
+
+    def update(state, transition: Transition, key: PRNGKey):
+        del transition, key
+        return state
+
+    def sample(state, obs, action, key: PRNGKey) -> Transition:
+        del state
+        next_obs, reward, done = transition_fn(obs, action, key)
+        return Transition(obs, action, reward, next_obs, done)
+
+    return Model(init, update, sample)

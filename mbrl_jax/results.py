@@ -1,0 +1,166 @@
+"""The output contract of every experiment (DESIGN.md "What an experiment writes"):
+``result.json``, ``NAME.png`` drawn from result.json alone, and ``NAME.csv``.
+Also the timing helper that splits compile time from run time.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def device_description() -> str:
+    """The device the default backend runs on, e.g. ``cpu: cpu (2 cores)``."""
+    import os
+
+    device = jax.devices()[0]
+    text = f"{device.platform}: {device.device_kind}"
+    if device.platform == "cpu":
+        text += f" ({os.cpu_count()} cores, {platform.machine()})"
+    return text
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for package in ("jax", "jaxlib", "mbrl_jax", "flax", "optax", "gymnax", "chex"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def compile_and_run(fn: Callable, *args) -> tuple[Any, float, float]:
+    """``jax.jit(fn)(*args)`` with the seconds spent compiling and running reported
+    apart: ``(outputs, compile_s, run_s)``."""
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compiled_at = time.perf_counter()
+    outputs = jax.block_until_ready(compiled(*args))
+    return outputs, compiled_at - start, time.perf_counter() - compiled_at
+
+
+def curve(x: Sequence, runs: np.ndarray) -> dict[str, list[float]]:
+    """A curve from per-run values ``runs`` of shape (num_runs, len(x)): the mean
+    over runs and its standard error (NaN entries, unfinished runs, are left out)."""
+    runs = np.asarray(runs, dtype=np.float64)
+    count = np.sum(~np.isnan(runs), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nanmean(runs, axis=0) if runs.size else np.zeros(len(x))
+        std = np.nanstd(runs, axis=0, ddof=1) if runs.shape[0] > 1 else np.zeros(len(x))
+        err = np.where(count > 1, std / np.sqrt(np.maximum(count, 1)), 0.0)
+    return {"x": [float(v) for v in x], "y": _floats(mean), "y_err": _floats(err)}
+
+
+def _floats(values: np.ndarray) -> list[float | None]:
+    """JSON-safe floats: NaN (no finished run) becomes null."""
+    return [None if np.isnan(v) else float(v) for v in values]
+
+
+def make_result(
+    experiment: str,
+    *,
+    params: dict[str, Any],
+    seeds: Sequence[int],
+    compile_s: float,
+    run_s: float,
+    x_label: str,
+    y_label: str,
+    curves: dict[str, dict[str, list]],
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "experiment": experiment,
+        "params": params,
+        "seeds": [int(s) for s in seeds],
+        "device": device_description(),
+        "versions": versions(),
+        "timing": {"compile_s": round(compile_s, 4), "run_s": round(run_s, 4)},
+        "x_label": x_label,
+        "y_label": y_label,
+        "curves": curves,
+        **extra,
+    }
+
+
+def write_csv(result: dict[str, Any], path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["label", "x", "y", "y_err"])
+        for label, c in result["curves"].items():
+            for x, y, e in zip(c["x"], c["y"], c["y_err"], strict=True):
+                writer.writerow([label, x, "" if y is None else y, "" if e is None else e])
+
+
+def plot_result(result: dict[str, Any], path: Path, style: dict[str, Any] | None = None) -> None:
+    """Draw ``result`` (a parsed result.json) as a line plot with standard-error bands.
+
+    ``style`` keys (all optional): ``x_min`` (first x drawn), ``y_lim``, ``log_x``,
+    ``log_y``, ``title``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    style = style or result.get("plot_style", {})
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for label, c in result["curves"].items():
+        x = np.asarray(c["x"], float)
+        y = np.asarray([np.nan if v is None else v for v in c["y"]], float)
+        err = np.asarray([0.0 if v is None else v for v in c["y_err"]], float)
+        keep = x >= style.get("x_min", -np.inf)
+        ax.plot(x[keep], y[keep], label=label, marker="o" if keep.sum() <= 12 else None)
+        ax.fill_between(x[keep], (y - err)[keep], (y + err)[keep], alpha=0.25)
+    if style.get("log_x"):
+        ax.set_xscale("log")
+    if style.get("log_y"):
+        ax.set_yscale("log")
+    if "y_lim" in style:
+        ax.set_ylim(*style["y_lim"])
+    ax.set_xlabel(result["x_label"])
+    ax.set_ylabel(result["y_label"])
+    ax.set_title(style.get("title", result["experiment"]))
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_result(result: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write result.json, NAME.png and NAME.csv into ``out_dir``; return their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = result["experiment"]
+    paths = {"json": out / "result.json", "png": out / f"{name}.png", "csv": out / f"{name}.csv"}
+    paths["json"].write_text(json.dumps(result, indent=1) + "\n")
+    write_csv(result, paths["csv"])
+    plot_result(json.loads(paths["json"].read_text()), paths["png"])
+    return paths
+
+
+def format_table(result: dict, xs: list[float], x_name: str) -> str:
+    """Mean (standard error) of every curve at the chosen x values, as text."""
+    header = f"{x_name:>10} " + " ".join(f"{label:>16}" for label in result["curves"])
+    lines = [header]
+    for x in xs:
+        cells = []
+        for c in result["curves"].values():
+            i = c["x"].index(float(x))
+            y, e = c["y"][i], c["y_err"][i]
+            cells.append(f"{'-' if y is None else f'{y:.1f} ({e:.1f})':>16}")
+        lines.append(f"{x:>10} " + " ".join(cells))
+    t = result["timing"]
+    lines.append(f"compile {t['compile_s']:.2f} s, run {t['run_s']:.2f} s on {result['device']}")
+    return "\n".join(lines)

@@ -1,0 +1,95 @@
+"""The one signature: every learning part is a NamedTuple of pure functions.
+
+In the style of optax's ``GradientTransformation(init, update)``. See DESIGN.md.
+State objects are arbitrary pytrees; nothing is hidden in closures except
+hyperparameters, which may be Python floats or (traced) JAX arrays so that
+``jax.vmap`` can sweep them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
+
+import jax
+
+PRNGKey = jax.Array
+Obs = Any
+Action = Any
+State = Any
+
+
+class Transition(NamedTuple):
+    """One step of experience, real or simulated. Leaves may carry a leading batch axis.
+
+    ``done`` is True when ``next_obs`` is terminal (the episode *terminated*, so the
+    target does not bootstrap). A time-limit truncation is not ``done``.
+    """
+
+    obs: Obs
+    action: Action
+    reward: jax.Array
+    next_obs: Obs
+    done: jax.Array
+
+
+class Agent(NamedTuple):
+    """What the training loop runs: ``init(key)``, ``act(state, obs, key)``,
+    ``update(state, transition, key) -> state``."""
+
+    init: Callable[[PRNGKey], State]
+    act: Callable[[State, Obs, PRNGKey], Action]
+    update: Callable[[State, Transition, PRNGKey], State]
+
+
+class Learner(NamedTuple):
+    """How to update a value function (or policy) from one transition, real or simulated.
+
+    Same triple as :class:`Agent`: a learner on its own is a model-free agent.
+    """
+
+    init: Callable[[PRNGKey], State]
+    act: Callable[[State, Obs, PRNGKey], Action]
+    update: Callable[[State, Transition, PRNGKey], State]
+
+
+class Model(NamedTuple):
+    """How to learn the model: ``update`` from real transitions,
+    ``sample(state, obs, action, key) -> Transition`` of simulated experience."""
+
+    init: Callable[[PRNGKey], State]
+    update: Callable[[State, Transition, PRNGKey], State]
+    sample: Callable[[State, Obs, Action, PRNGKey], Transition]
+
+
+class SearchControl(NamedTuple):
+    """What to update: which (obs, action) pairs the planning steps start from.
+
+    ``update(state, transition, learner_state, model_state, key, simulated=False)``
+    sees every transition the learner has just learned from (``simulated`` is a
+    static Python bool), after the learner and the model have been updated;
+    ``propose(state, learner_state, model_state, key) -> (obs, action, state)``.
+    With ``independent=True`` dyna may call ``propose`` for all planning steps of
+    a real step at once (vmapped over keys), before the planning updates.
+    """
+
+    init: Callable[[PRNGKey], State]
+    update: SearchUpdate
+    propose: Callable[[State, State, State, PRNGKey], tuple[Obs, Action, State]]
+    # True when proposals neither change the search state nor depend on the
+    # planning updates of the same step (uniform draws): dyna then draws all n
+    # proposals of a step in one vectorized call instead of one per update.
+    independent: bool = False
+
+
+class SearchUpdate(Protocol):
+    def __call__(
+        self,
+        state: State,
+        transition: Transition,
+        learner_state: State,
+        model_state: State,
+        key: PRNGKey,
+        *,
+        simulated: bool = False,
+    ) -> State: ...

@@ -1,0 +1,47 @@
+"""Checks of user input that give a clear error naming the value and what is allowed.
+
+Hyperparameters may be traced JAX values (when a sweep vmaps over them); those
+cannot be checked at trace time and are skipped here, the sweep checks its grid.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+
+
+def _concrete(value: Any) -> float | None:
+    """The value as a Python float, or None when it is traced or not scalar."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_in_range(name: str, value: Any, low: float, high: float) -> None:
+    """Raise ValueError unless ``low <= value <= high`` (skipped for traced values)."""
+    number = _concrete(value)
+    if number is None:
+        if isinstance(value, jax.core.Tracer):
+            return
+        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+    if math.isnan(number) or not low <= number <= high:
+        raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
+
+
+def check_nonnegative(name: str, value: Any) -> None:
+    """Raise ValueError unless ``value >= 0`` (skipped for traced values)."""
+    check_in_range(name, value, 0.0, math.inf)
+
+
+def check_count(name: str, value: Any, minimum: int = 0) -> int:
+    """Return ``value`` as an int; raise ValueError unless it is an integer >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, int | jax.numpy.integer):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)

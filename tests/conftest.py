@@ -1,0 +1,34 @@
+"""Shared, compiled-once pieces for the tests."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from mbrl_jax.agents import dyna_q
+from mbrl_jax.envs import dyna_maze
+from mbrl_jax.train import TrainConfig, make_train
+
+
+@pytest.fixture(scope="session")
+def maze():
+    return dyna_maze()
+
+
+@pytest.fixture(scope="session")
+def figure_8_2_train(maze):
+    """``train(n)``: jitted, vmapped Figure 8.2 runs for n planning steps (cached per n)."""
+    cache = {}
+
+    def get(n: int):
+        if n not in cache:
+            agent = dyna_q(maze.num_states, maze.num_actions, n)
+            cache[n] = jax.jit(jax.vmap(make_train(maze, agent, TrainConfig(num_episodes=50))))
+        return cache[n]
+
+    return get
+
+
+def seeds(count: int, start: int = 0) -> jax.Array:
+    return jax.vmap(jax.random.key)(np.arange(start, start + count, dtype=np.uint32))
