@@ -1,0 +1,89 @@
+"""Experiments through the CLI: the output contract and the figures' claims."""
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments import EXPERIMENTS, load
+from mbrl_jax.cli import main
+
+CONTRACT_KEYS = {
+    "experiment", "params", "seeds", "device", "versions", "timing", "x_label", "y_label", "curves",
+}  # fmt: skip
+
+
+def test_cli_writes_result_json_png_and_csv(tmp_path, capsys):
+    out = tmp_path / "dm"
+    assert (
+        main(["run", "dyna-maze", "--runs", "3", "--seed", "5", "--out", str(out), "--no-progress"])
+        == 0
+    )
+    result = json.loads((out / "result.json").read_text())
+    assert CONTRACT_KEYS <= set(result)
+    assert result["experiment"] == "dyna-maze" and result["seeds"] == [5, 6, 7]
+    assert set(result["curves"]) == {"n=0", "n=5", "n=50"}
+    assert result["curves"]["n=5"]["x"] == list(map(float, range(1, 51)))
+    assert result["timing"]["compile_s"] > 0 and result["timing"]["run_s"] > 0
+    assert {"jax", "mbrl_jax"} <= set(result["versions"])
+    rows = list(csv.DictReader((out / "dyna-maze.csv").open()))
+    assert len(rows) == 3 * 50 and set(rows[0]) == {"label", "x", "y", "y_err"}
+    first = next(r for r in rows if r["label"] == "n=50" and r["x"] == "2.0")
+    assert float(first["y"]) == pytest.approx(result["curves"]["n=50"]["y"][1])
+    assert (out / "dyna-maze.png").read_bytes()[:4] == b"\x89PNG"
+    printed = capsys.readouterr().out
+    assert re.search(r"compile [\d.]+ s, run [\d.]+ s", printed)
+    (out / "dyna-maze.png").unlink()
+    assert main(["plot", str(out / "result.json")]) == 0  # redrawn from result.json alone
+    assert (out / "dyna-maze.png").exists()
+
+
+def test_unknown_experiment_is_a_clear_error(capsys):
+    assert main(["run", "dyna-mazee"]) == 2
+    assert "unknown experiment 'dyna-mazee'; available: dyna-maze" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown experiment"):
+        load("nope")
+    assert main(["run", "dyna-maze", "--runs", "0"]) == 2
+
+
+def test_every_experiment_is_listed(capsys):
+    assert main(["list"]) == 0
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in EXPERIMENTS)
+
+
+def _slope(curve: dict, start: int, end: int) -> float:
+    y = np.asarray(curve["y"])
+    return (y[end - 1] - y[start - 1]) / (end - start)
+
+
+@pytest.mark.slow
+def test_blocking_maze_both_recover_and_dyna_q_plus_leads():
+    result = load("blocking-maze").run(progress=False)
+    q, qplus = result["curves"]["Dyna-Q"], result["curves"]["Dyna-Q+"]
+    assert qplus["y"][-1] > 1.3 * q["y"][-1]  # clearly ahead at 3000 steps
+    for c in (q, qplus):
+        assert _slope(c, 900, 1000) > 0.02  # learned the first path
+        assert _slope(c, 1001, 1200) < 0.01  # the path is blocked: reward stops
+        assert _slope(c, 2500, 3000) > 0.01  # and comes back on the new path
+    assert result["reward_rates"]["Dyna-Q+"]["runs_recovered"] == result["params"]["runs"]
+
+
+@pytest.mark.slow
+def test_shortcut_maze_only_dyna_q_plus_finds_the_shortcut():
+    result = load("shortcut-maze").run(progress=False)
+    rates = result["reward_rates"]
+    assert rates["Dyna-Q+"]["last_500_steps"] > 1.3 * rates["Dyna-Q+"]["before_change"]
+    assert rates["Dyna-Q"]["last_500_steps"] < 1.1 * rates["Dyna-Q"]["before_change"]
+
+
+def test_readme_example_runs():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    code = code.replace("1000)", "20)")  # fewer seeds, same code
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["metrics"].episode_length.shape == (20, 50)
