@@ -1,0 +1,126 @@
+"""Benchmark: Figure 8.2 (Dyna-Q on the Dyna maze) in JAX against a plain NumPy loop,
+and Dyna-Q throughput as the number of vmapped runs grows.
+
+    python -m benchmarks.dyna_maze [--repeats 5] [--runs 1,10,30,100,1000,10000] [--n 5,50]
+
+Compile time is reported apart from run time; run times are medians of
+``--repeats`` calls of the compiled function. Q-updates count real + planning
+updates that each run made in its own steps (idle, masked steps of runs that
+finished early are not counted). Prints Markdown tables for benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import jax
+import numpy as np
+
+from benchmarks.numpy_dyna import run_dyna_q
+from experiments.dyna_maze import seed_keys
+from mbrl_jax.agents import dyna_q
+from mbrl_jax.envs import dyna_maze
+from mbrl_jax.results import device_description, versions
+from mbrl_jax.train import TrainConfig, make_train
+
+
+def timed_train(n: int, runs: int, repeats: int, num_episodes: int = 50) -> dict:
+    """Compile once, run ``repeats`` times; median run time and Q-updates per run."""
+    env = dyna_maze()
+    train = make_train(
+        env, dyna_q(env.num_states, env.num_actions, n), TrainConfig(num_episodes=num_episodes)
+    )
+    _, keys = seed_keys(0, runs)
+    start = time.perf_counter()
+    compiled = jax.jit(jax.vmap(train)).lower(keys).compile()
+    compile_s = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _, metrics = jax.block_until_ready(compiled(keys))
+        times.append(time.perf_counter() - start)
+    steps = int(np.asarray(metrics.total_steps, np.int64).sum())
+    run_s = statistics.median(times)
+    return {
+        "n": n,
+        "runs": runs,
+        "compile_s": compile_s,
+        "run_s": run_s,
+        "run_s_min": min(times),
+        "run_s_max": max(times),
+        "updates": steps * (1 + n),
+        "updates_per_s": steps * (1 + n) / run_s,
+        "runs_per_s": runs / run_s,
+    }
+
+
+def numpy_baseline(n: int, runs: int) -> dict:
+    start = time.perf_counter()
+    updates = sum(run_dyna_q(n, seed)[1] for seed in range(runs))
+    seconds = time.perf_counter() - start
+    return {"n": n, "runs": runs, "s_per_run": seconds / runs, "updates_per_s": updates / seconds}
+
+
+def md_row(*cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--numpy-runs",
+        type=int,
+        default=3,
+        help="NumPy runs per n (time per run is extrapolated to 30)",
+    )
+    parser.add_argument("--runs", default="1,10,30,100,1000,10000")
+    parser.add_argument("--n", default="5,50", help="planning steps for the scaling table")
+    parser.add_argument("--json", action="store_true", help="also print the raw figures as JSON")
+    args = parser.parse_args(argv)
+
+    print(f"device: {device_description()}; versions: {versions()}; {time.strftime('%Y-%m-%d')}\n")
+    print("## Figure 8.2: 30 runs x n in {0, 5, 50}, 50 episodes\n")
+    print("| n | compile s | run s (median) | NumPy s (30 runs, est.) | speed-up of run |")
+    print("|---|---|---|---|---|")
+    figure, baseline = [], []
+    for n in (0, 5, 50):
+        jax_row, np_row = timed_train(n, 30, args.repeats), numpy_baseline(n, args.numpy_runs)
+        figure.append(jax_row)
+        baseline.append(np_row)
+        est = np_row["s_per_run"] * 30
+        speedup = est / jax_row["run_s"]
+        row = (n, f"{jax_row['compile_s']:.2f}", f"{jax_row['run_s']:.3f}", f"{est:.1f}")
+        print(md_row(*row, f"{speedup:.0f}x"))
+    total_compile = sum(r["compile_s"] for r in figure)
+    total_run = sum(r["run_s"] for r in figure)
+    total_np = sum(r["s_per_run"] * 30 for r in baseline)
+    speedup = total_np / total_run
+    print(f"| all | {total_compile:.2f} | {total_run:.3f} | {total_np:.1f} | {speedup:.0f}x |")
+    np_rate = sum(r["updates_per_s"] for r in baseline) / len(baseline)
+    print(
+        f"\nNumPy loop: {np_rate:,.0f} Q-updates/s (mean over n), {args.numpy_runs} runs per n.\n"
+    )
+
+    print("## Dyna-Q throughput vs vmapped runs (50 episodes each)\n")
+    print("| n | runs | compile s | run s (median) | Q-updates/s | runs/s |")
+    print("|---|---|---|---|---|---|")
+    scaling = []
+    for n in (int(v) for v in args.n.split(",")):
+        for runs in (int(v) for v in args.runs.split(",")):
+            row = timed_train(n, runs, args.repeats if runs < 1000 else max(1, args.repeats // 2))
+            scaling.append(row)
+            print(
+                f"| {n} | {runs} | {row['compile_s']:.2f} | {row['run_s']:.3f} | "
+                f"{row['updates_per_s']:,.0f} | {row['runs_per_s']:,.1f} |",
+                flush=True,
+            )
+    if args.json:
+        print(json.dumps({"figure_8_2": figure, "numpy": baseline, "scaling": scaling}))
+
+
+if __name__ == "__main__":
+    main()
