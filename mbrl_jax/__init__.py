@@ -7,7 +7,7 @@ combinator :func:`dyna`. Training runs are functions: :func:`make_train`.
 
 from mbrl_jax.dyna import DynaState, dyna, planning_updates, q_planning
 from mbrl_jax.train import EpisodeMetrics, StepMetrics, TrainConfig, make_train
-from mbrl_jax.types import Agent, Learner, Model, SearchControl, Transition
+from mbrl_jax.types import Agent, Learner, Model, SearchControl, Transition, TransitionDistribution
 
 __version__ = "0.1.0"
 
@@ -21,6 +21,7 @@ __all__ = [
     "StepMetrics",
     "TrainConfig",
     "Transition",
+    "TransitionDistribution",
     "dyna",
     "make_train",
     "planning_updates",

@@ -7,6 +7,9 @@
     (e) model.update on the real transition          (model learning)
     (f) repeat n times: search_control.propose (S, A) -> model.sample (S, A)
         -> learner.update on the simulated transition (planning)
+
+Prioritized sweeping (section 8.4) is the same loop with ``direct_rl=False``
+and a search control whose queue may run empty (``has_proposal``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from mbrl_jax.types import Agent, Learner, Model, PRNGKey, SearchControl, Transition
 from mbrl_jax.validation import check_count
@@ -23,6 +27,19 @@ class DynaState(NamedTuple):
     learner: Any
     model: Any
     search: Any
+    updates: jax.Array  # () int32: value-function updates made so far, real plus planning
+
+
+def _init_state(
+    learner: Learner, model: Model, search_control: SearchControl, key: PRNGKey
+) -> DynaState:
+    k_learner, k_model, k_search = jax.random.split(key, 3)
+    return DynaState(
+        learner.init(k_learner),
+        model.init(k_model),
+        search_control.init(k_search),
+        jnp.zeros((), jnp.int32),
+    )
 
 
 def planning_updates(
@@ -33,7 +50,8 @@ def planning_updates(
     state: DynaState,
     key: PRNGKey,
 ) -> DynaState:
-    """Run ``planning_steps`` simulated updates (step (f) of Tabular Dyna-Q)."""
+    """Run up to ``planning_steps`` simulated updates (step (f) of Tabular Dyna-Q);
+    fewer when ``search_control.has_proposal`` turns False."""
     if planning_steps == 0:
         return state
     keys = jax.random.split(key, planning_steps)
@@ -44,7 +62,7 @@ def planning_updates(
         )
 
     def one_update(i, carry: DynaState) -> DynaState:
-        learner_state, model_state, search_state = carry
+        learner_state, model_state, search_state, updates = carry
         k = keys[i]
         if search_control.independent:
             obs, action = proposed_obs[i], proposed_actions[i]
@@ -62,38 +80,59 @@ def planning_updates(
             jax.random.fold_in(k, 3),
             simulated=True,
         )
-        return DynaState(learner_state, model_state, search_state)
+        return DynaState(learner_state, model_state, search_state, updates + 1)
 
-    return jax.lax.fori_loop(0, planning_steps, one_update, state)
+    if search_control.has_proposal is None:
+        return jax.lax.fori_loop(0, planning_steps, one_update, state)
+
+    def keep_planning(carry: tuple[jax.Array, DynaState]) -> jax.Array:
+        i, s = carry
+        return (i < planning_steps) & search_control.has_proposal(s.search)
+
+    def body(carry: tuple[jax.Array, DynaState]) -> tuple[jax.Array, DynaState]:
+        i, s = carry
+        return i + 1, one_update(i, s)
+
+    _, state = jax.lax.while_loop(keep_planning, body, (jnp.zeros((), jnp.int32), state))
+    return state
 
 
 def dyna(
-    learner: Learner, model: Model, search_control: SearchControl, planning_steps: int
+    learner: Learner,
+    model: Model,
+    search_control: SearchControl,
+    planning_steps: int,
+    *,
+    direct_rl: bool = True,
 ) -> Agent:
     """Compose a learner, a model and a search control into a Dyna agent.
 
     ``planning_steps`` (n) is static: it sets the length of the planning loop, so
-    runs with different n are compiled separately (group them in sweeps).
+    runs with different n are compiled separately (group them in sweeps). With
+    ``direct_rl=False`` the real transition only trains the model and the search
+    control, and the value function learns from planning alone (the prioritized
+    sweeping box of S&B section 8.4). ``DynaState.updates`` counts the learner
+    updates made, real and simulated.
     """
     planning_steps = check_count("planning_steps", planning_steps, minimum=0)
 
     def init(key: PRNGKey) -> DynaState:
-        k_learner, k_model, k_search = jax.random.split(key, 3)
-        return DynaState(
-            learner.init(k_learner), model.init(k_model), search_control.init(k_search)
-        )
+        return _init_state(learner, model, search_control, key)
 
     def act(state: DynaState, obs, key: PRNGKey):
         return learner.act(state.learner, obs, key)
 
     def update(state: DynaState, transition: Transition, key: PRNGKey) -> DynaState:
         k_learner, k_model, k_search, k_plan = (jax.random.fold_in(key, i) for i in range(4))
-        learner_state = learner.update(state.learner, transition, k_learner)
+        learner_state, updates = state.learner, state.updates
+        if direct_rl:
+            learner_state = learner.update(learner_state, transition, k_learner)
+            updates = updates + 1
         model_state = model.update(state.model, transition, k_model)
         search_state = search_control.update(
             state.search, transition, learner_state, model_state, k_search
         )
-        state = DynaState(learner_state, model_state, search_state)
+        state = DynaState(learner_state, model_state, search_state, updates)
         return planning_updates(learner, model, search_control, planning_steps, state, k_plan)
 
     return Agent(init, act, update)
@@ -109,10 +148,8 @@ def q_planning(learner: Learner, model: Model, search_control: SearchControl, nu
     num_updates = check_count("num_updates", num_updates, minimum=0)
 
     def run(key: PRNGKey):
-        k_learner, k_model, k_search, k_plan = jax.random.split(key, 4)
-        state = DynaState(
-            learner.init(k_learner), model.init(k_model), search_control.init(k_search)
-        )
+        k_init, k_plan = jax.random.split(key)
+        state = _init_state(learner, model, search_control, k_init)
         return planning_updates(learner, model, search_control, num_updates, state, k_plan).learner
 
     return run

@@ -33,6 +33,23 @@ class Transition(NamedTuple):
     done: jax.Array
 
 
+class TransitionDistribution(NamedTuple):
+    """Every outcome of taking ``action`` in ``obs`` with its probability: what a
+    distribution model gives and an expected update (S&B section 8.5) consumes.
+
+    ``reward``, ``next_obs``, ``done`` and ``prob`` carry a trailing outcome axis
+    of fixed size K; ``prob`` sums to 1 over it and padding slots have prob 0.
+    A single outcome with prob 1 is a :class:`Transition` (a deterministic model).
+    """
+
+    obs: Obs
+    action: Action
+    reward: jax.Array
+    next_obs: Obs
+    done: jax.Array
+    prob: jax.Array
+
+
 class Agent(NamedTuple):
     """What the training loop runs: ``init(key)``, ``act(state, obs, key)``,
     ``update(state, transition, key) -> state``."""
@@ -71,6 +88,9 @@ class SearchControl(NamedTuple):
     ``propose(state, learner_state, model_state, key) -> (obs, action, state)``.
     With ``independent=True`` dyna may call ``propose`` for all planning steps of
     a real step at once (vmapped over keys), before the planning updates.
+    ``has_proposal(state) -> bool array``, when given, says whether there is
+    anything to plan from (prioritized sweeping's queue may be empty): planning
+    stops early when it is False, and the skipped updates are not counted.
     """
 
     init: Callable[[PRNGKey], State]
@@ -80,6 +100,7 @@ class SearchControl(NamedTuple):
     # planning updates of the same step (uniform draws): dyna then draws all n
     # proposals of a step in one vectorized call instead of one per update.
     independent: bool = False
+    has_proposal: Callable[[State], jax.Array] | None = None
 
 
 class SearchUpdate(Protocol):

@@ -68,19 +68,25 @@ def parse_layout(layout: str | Sequence[str]) -> np.ndarray:
     return grid
 
 
-def scale_layout(layout: str | Sequence[str], factor: int) -> str:
-    """The same maze at ``factor`` times the resolution: each cell becomes a
-    factor x factor block (used by Example 8.4). Start and goal stay single
-    cells, at the top-left corner of their blocks; the rest of those blocks is open.
+def scale_layout(layout: str | Sequence[str], factor: int | tuple[int, int]) -> str:
+    """The same maze at a finer resolution: each cell becomes a block of
+    ``factor`` x ``factor`` cells, or ``rows`` x ``cols`` cells for
+    ``factor=(rows, cols)`` (Example 8.4 doubles one side at a time). Start and
+    goal stay single cells, at the top-left corner of their blocks; the rest of
+    those blocks is open.
     """
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"factor must be an integer >= 1, got {factor!r}")
+    rows, cols = (factor, factor) if not isinstance(factor, tuple) else factor
+    for f in (rows, cols):
+        if isinstance(f, bool) or not isinstance(f, int) or f < 1:
+            raise ValueError(
+                f"factor must be an integer >= 1 or a pair of them, got {factor!r}"
+            )
     grid = parse_layout(layout)
     block = np.where(np.isin(grid, ["S", "G"]), ".", grid)
-    big = np.repeat(np.repeat(block, factor, axis=0), factor, axis=1)
+    big = np.repeat(np.repeat(block, rows, axis=0), cols, axis=1)
     for mark in "SG":
         for r, c in zip(*np.nonzero(grid == mark), strict=True):
-            big[r * factor, c * factor] = mark
+            big[r * rows, c * cols] = mark
     return "\n".join("".join(row) for row in big)
 
 
@@ -266,9 +272,9 @@ SHORTCUT_MAZE_AFTER = """
 """
 
 
-def dyna_maze(factor: int = 1) -> Maze:
-    """Example 8.1's 6x9 maze (47 open cells, shortest path 14), optionally at
-    ``factor`` times the resolution (Example 8.4)."""
+def dyna_maze(factor: int | tuple[int, int] = 1) -> Maze:
+    """Example 8.1's 6x9 maze (47 open cells, shortest path 14), optionally at a
+    finer resolution (Example 8.4; see :func:`scale_layout`)."""
     return Maze([scale_layout(DYNA_MAZE, factor)])
 
 
