@@ -5,7 +5,7 @@ from __future__ import annotations
 from mbrl_jax.dyna import dyna
 from mbrl_jax.learners import q_learning
 from mbrl_jax.models import tabular_sample_model
-from mbrl_jax.search import uniform_over_states, uniform_seen
+from mbrl_jax.search import prioritized, uniform_over_states, uniform_seen
 from mbrl_jax.types import Agent
 
 
@@ -39,4 +39,37 @@ def dyna_q_plus(
         tabular_sample_model(num_states, num_actions, kappa=kappa),
         uniform_over_states(num_states, num_actions),
         planning_steps,
+    )
+
+
+def prioritized_sweeping(
+    num_states: int,
+    num_actions: int,
+    planning_steps: int,
+    *,
+    theta=1e-4,
+    alpha=0.1,
+    epsilon=0.1,
+    gamma=0.95,
+    max_predecessors: int = 8,
+) -> Agent:
+    """Prioritized sweeping for a deterministic environment (S&B section 8.4):
+    Q-learning updates at most ``planning_steps`` times per real step, on the pairs
+    of highest priority |TD error| > theta, working backwards through predecessors.
+    As in the book's box, the real transition updates the model and the queue,
+    not Q directly (``direct_rl=False``)."""
+    model = tabular_sample_model(num_states, num_actions)
+    return dyna(
+        q_learning(num_states, num_actions, alpha=alpha, epsilon=epsilon, gamma=gamma),
+        model,
+        prioritized(
+            num_states,
+            num_actions,
+            model,
+            theta=theta,
+            gamma=gamma,
+            max_predecessors=max_predecessors,
+        ),
+        planning_steps,
+        direct_rl=False,
     )

@@ -111,6 +111,14 @@ def test_scale_layout_multiplies_cells_and_keeps_one_start_and_goal():
         scale_layout(DYNA_MAZE, 0)
 
 
+def test_scale_layout_by_rows_and_columns_doubles_the_states_of_example_8_4():
+    sizes = [len(Maze([scale_layout(DYNA_MAZE, f)]).open_cells()) for f in [(1, 2), (2, 2), (2, 4)]]
+    assert sizes == [94, 188, 376]
+    assert Maze([scale_layout(DYNA_MAZE, (2, 4))]).grids[0].shape == (12, 36)
+    with pytest.raises(ValueError, match=r"factor must be .* got \(2, 0\)"):
+        scale_layout(DYNA_MAZE, (2, 0))
+
+
 @pytest.mark.parametrize(
     ("layout", "message"),
     [

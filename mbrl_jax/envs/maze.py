@@ -78,9 +78,7 @@ def scale_layout(layout: str | Sequence[str], factor: int | tuple[int, int]) -> 
     rows, cols = (factor, factor) if not isinstance(factor, tuple) else factor
     for f in (rows, cols):
         if isinstance(f, bool) or not isinstance(f, int) or f < 1:
-            raise ValueError(
-                f"factor must be an integer >= 1 or a pair of them, got {factor!r}"
-            )
+            raise ValueError(f"factor must be an integer >= 1 or a pair of them, got {factor!r}")
     grid = parse_layout(layout)
     block = np.where(np.isin(grid, ["S", "G"]), ".", grid)
     big = np.repeat(np.repeat(block, rows, axis=0), cols, axis=1)
@@ -211,6 +209,26 @@ class Maze(environment.Environment[MazeState, MazeParams]):
 
     def start_cell(self, layout: int = 0) -> int:
         return int(np.flatnonzero(self.grids[layout].ravel() == "S")[0])
+
+    def greedy_path_length(
+        self, q: jax.Array, params: MazeParams, max_steps: int, layout: int = 0
+    ) -> jax.Array:
+        """Steps the greedy policy of ``q`` (shape (num_states, 4); argmax, ties to
+        the lowest action) takes from the start to a goal, or ``max_steps + 1`` when
+        it has not arrived after ``max_steps`` steps (it loops or wanders). Jittable."""
+
+        def walking(carry):
+            _, steps, reached = carry
+            return ~reached & (steps <= max_steps)
+
+        def walk(carry):
+            pos, steps, _ = carry
+            pos, _, reached = self.transition(pos, jnp.argmax(q[pos]), params, layout)
+            return pos, steps + 1, reached
+
+        start = (params.start[layout], jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+        _, steps, reached = jax.lax.while_loop(walking, walk, start)
+        return jnp.where(reached, jnp.minimum(steps, max_steps + 1), max_steps + 1)
 
     def shortest_path_length(self, layout: int = 0) -> int:
         """Steps from start to the nearest goal by breadth-first search (NumPy, not jit)."""

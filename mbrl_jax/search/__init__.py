@@ -1,5 +1,27 @@
 """What to update: search controls with the shared ``SearchControl(init, update, propose)``."""
 
+from mbrl_jax.search.prioritized import (
+    PriorityQueue,
+    SweepState,
+    check_predecessor_overflow,
+    prioritized,
+    queue_init,
+    queue_is_empty,
+    queue_pop,
+    queue_push,
+)
 from mbrl_jax.search.uniform import SeenPairs, uniform_over_states, uniform_seen
 
-__all__ = ["SeenPairs", "uniform_over_states", "uniform_seen"]
+__all__ = [
+    "PriorityQueue",
+    "SeenPairs",
+    "SweepState",
+    "check_predecessor_overflow",
+    "prioritized",
+    "queue_init",
+    "queue_is_empty",
+    "queue_pop",
+    "queue_push",
+    "uniform_over_states",
+    "uniform_seen",
+]

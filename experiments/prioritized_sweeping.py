@@ -1,0 +1,207 @@
+"""Example 8.4: prioritized sweeping vs Dyna-Q on the Dyna maze at growing resolution.
+
+The maze of Example 8.1 is refined one side at a time (6x9, 6x18, 12x18, ...),
+so the number of open cells doubles: 47, 94, 188, 376, 752, 1504, 3008, 6016
+(the book's 47 ... 6016). Both methods make at most n = 5 value updates per real
+step from planning; Dyna-Q also makes its direct-RL update, prioritized sweeping
+(the book's box) does not, and stops planning when its queue is empty. Every
+value update, real or simulated, is counted.
+
+"Optimal solution found" is checked by the code, not assumed: at the end of each
+episode (on reaching the goal), the greedy policy of the current Q (argmax, ties
+to the lowest action) is walked from the start in the true maze; the solution
+counts as optimal once it reaches the goal within ``tolerance`` (1.2) times the
+shortest path length (breadth-first search on the layout). The number plotted
+is the count of value updates made up to that episode's end, mean over runs; a
+run that has not found it after ``max_steps`` real steps is reported, not hidden.
+
+Settings (not given in the book; chosen alike for both methods): alpha 0.5,
+epsilon 0.1, gamma 0.95, theta 1e-4, Q initialised to 0.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from experiments.dyna_maze import seed_keys
+from mbrl_jax.agents import dyna_q, prioritized_sweeping
+from mbrl_jax.envs import Maze, dyna_maze
+from mbrl_jax.results import compile_and_run, curve, make_result
+from mbrl_jax.search import check_predecessor_overflow
+from mbrl_jax.types import Agent, Transition
+
+NAME = "prioritized-sweeping"
+DESCRIPTION = "Example 8.4: updates until optimal, prioritized sweeping vs Dyna-Q, maze sizes"
+
+# (rows, cols) refinement of the 6x9 maze: open cells 47 * rows * cols.
+RESOLUTIONS = ((1, 1), (1, 2), (2, 2), (2, 4), (4, 4), (4, 8), (8, 8), (8, 16))
+
+
+class Search(NamedTuple):
+    """Per-run outcome of :func:`updates_until_optimal`."""
+
+    found: jax.Array  # bool: optimal solution found within max_steps
+    updates: jax.Array  # int32: value updates made when it was found
+    steps: jax.Array  # int32: real steps taken when it was found
+    agent_state: object
+
+
+def updates_until_optimal(env: Maze, agent: Agent, max_steps: int, tolerance: float = 1.2):
+    """``run(keys) -> Search``: all runs (one per key) step together in one loop
+    until each has found the optimal solution (see module docstring) or
+    ``max_steps`` real steps have passed.
+
+    The greedy check is a walk of up to ``tolerance * shortest`` steps; it runs
+    only on steps where some run has just finished an episode (a batch-level
+    ``lax.cond``), not on every step.
+    """
+    params = env.default_params
+    limit = int(tolerance * env.shortest_path_length())
+    greedy_length = jax.vmap(lambda q: env.greedy_path_length(q, params, limit))
+
+    def run(keys: jax.Array) -> Search:
+        runs = keys.shape[0]
+        keys, k_reset, k_init = jax.vmap(lambda k: jax.random.split(k, 3))(keys).swapaxes(0, 1)
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(k_reset, params)
+        agent_state = jax.vmap(agent.init)(k_init)
+        zeros = jnp.zeros((runs,), jnp.int32)
+        carry = (obs, env_state, agent_state, keys, Search(zeros > 0, zeros, zeros, None), 0)
+
+        def searching(carry) -> jax.Array:
+            *_, result, step = carry
+            return (step < max_steps) & ~jnp.all(result.found)
+
+        def step_all(carry):
+            obs, env_state, agent_state, keys, result, step = carry
+            keys, k_act, k_step, k_update = jax.vmap(lambda k: jax.random.split(k, 4))(
+                keys
+            ).swapaxes(0, 1)
+            action = jax.vmap(agent.act)(agent_state, obs, k_act)
+            next_obs, env_state, reward, terminated, _, info = jax.vmap(
+                env.step, in_axes=(0, 0, 0, None)
+            )(k_step, env_state, action, params)
+            transition = Transition(obs, action, reward, info["final_observation"], terminated)
+            agent_state = jax.vmap(agent.update)(agent_state, transition, k_update)
+            ended = terminated & ~result.found
+            optimal = jax.lax.cond(
+                jnp.any(ended),
+                lambda q: greedy_length(q) <= limit,
+                lambda q: jnp.zeros((runs,), bool),
+                agent_state.learner.q,
+            )
+            new = ended & optimal
+            result = Search(
+                result.found | new,
+                jnp.where(new, agent_state.updates, result.updates),
+                jnp.where(new, step + 1, result.steps),
+                None,
+            )
+            return next_obs, env_state, agent_state, keys, result, step + 1
+
+        *_, agent_state, _, result, _ = jax.lax.while_loop(searching, step_all, carry)
+        return result._replace(agent_state=agent_state)
+
+    return run
+
+
+def run(
+    runs: int = 10,
+    seed: int = 0,
+    progress: bool = True,
+    resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS,
+    planning_steps: int = 5,
+    alpha: float = 1.0,
+    epsilon: float = 0.1,
+    gamma: float = 0.95,
+    theta: float = 1e-4,
+    tolerance: float = 1.2,
+    max_steps: int = 400_000,
+) -> dict:
+    seeds, keys = seed_keys(seed, runs)
+    methods = {
+        "Dyna-Q": lambda env: dyna_q(
+            env.num_states,
+            env.num_actions,
+            planning_steps,
+            alpha=alpha,
+            epsilon=epsilon,
+            gamma=gamma,
+        ),
+        "prioritized sweeping": lambda env: prioritized_sweeping(
+            env.num_states,
+            env.num_actions,
+            planning_steps,
+            theta=theta,
+            alpha=alpha,
+            epsilon=epsilon,
+            gamma=gamma,
+        ),
+    }
+    sizes, updates, not_found, times = [], {m: [] for m in methods}, {m: [] for m in methods}, {}
+    compile_s = run_s = 0.0
+    groups = [(r, m) for r in resolutions for m in methods]
+    for resolution, method in tqdm(groups, desc=NAME, unit="group", disable=not progress):
+        env = dyna_maze(resolution)
+        search = updates_until_optimal(env, methods[method](env), max_steps, tolerance)
+        result, c, r = compile_and_run(search, keys)
+        if method == "prioritized sweeping":
+            check_predecessor_overflow(result.agent_state.search)
+        compile_s, run_s = compile_s + c, run_s + r
+        times[f"{method} @ {len(env.open_cells())}"] = {"compile_s": c, "run_s": r}
+        found = np.asarray(result.found)
+        updates[method].append(np.where(found, np.asarray(result.updates, float), np.nan))
+        not_found[method].append(int((~found).sum()))
+        if method == "Dyna-Q":
+            sizes.append(len(env.open_cells()))
+    curves = {}
+    for method in methods:
+        per_size = np.stack(updates[method], axis=1)  # (runs, sizes)
+        curves[method] = curve(sizes, per_size)  # runs that never found it are left out
+    ratio = [
+        d / p if d is not None and p else None
+        for d, p in zip(curves["Dyna-Q"]["y"], curves["prioritized sweeping"]["y"], strict=True)
+    ]
+    return make_result(
+        NAME,
+        params=dict(
+            resolutions=[list(r) for r in resolutions],
+            planning_steps=planning_steps,
+            alpha=alpha,
+            epsilon=epsilon,
+            gamma=gamma,
+            theta=theta,
+            tolerance=tolerance,
+            max_steps=max_steps,
+            runs=runs,
+        ),
+        seeds=seeds,
+        compile_s=compile_s,
+        run_s=run_s,
+        x_label="Gridworld size (#states)",
+        y_label="Updates until optimal solution",
+        curves=curves,
+        plot_style={"log_x": True, "log_y": True, "title": "Example 8.4: prioritized sweeping"},
+        ratio_dyna_q_to_prioritized=ratio,
+        runs_not_found=not_found,
+        timing_per_group=times,
+    )
+
+
+def summary(result: dict) -> str:
+    dq, ps = result["curves"]["Dyna-Q"], result["curves"]["prioritized sweeping"]
+    lines = [f"{'states':>8} {'Dyna-Q':>14} {'prioritized':>14} {'ratio':>7}"]
+    for i, size in enumerate(dq["x"]):
+        d, p, r = dq["y"][i], ps["y"][i], result["ratio_dyna_q_to_prioritized"][i]
+        cell = [f"{v:>14,.0f}" if v is not None else f"{'-':>14}" for v in (d, p)]
+        lines.append(f"{size:>8.0f} {cell[0]} {cell[1]} {r or float('nan'):>6.1f}x")
+    missing = result["runs_not_found"]
+    if any(sum(v) for v in missing.values()):
+        lines.append(f"runs that did not find the optimal path (per size): {missing}")
+    t = result["timing"]
+    lines.append(f"compile {t['compile_s']:.2f} s, run {t['run_s']:.2f} s on {result['device']}")
+    return "\n".join(lines)

@@ -1,0 +1,229 @@
+"""Prioritized sweeping (S&B section 8.4) as a search control.
+
+Two array structures make it work inside jit and vmap:
+
+- :class:`PriorityQueue`: one slot per item (a state-action pair index), laid out
+  as a ``blocks x block_size`` array with the maximum of every block kept beside
+  it. Push is O(1) (a scatter-max into a slot and its block's maximum); pop is
+  O(sqrt(N)) (argmax over the block maxima, argmax inside the winning block,
+  then that block's maximum recomputed). ``block_size=capacity`` is the plain
+  dense array with one argmax over everything; ``benchmarks/prioritized_sweeping.py``
+  measures both. An item pushed while queued keeps the larger of its priorities
+  (one entry per pair, as in the book's box).
+- :class:`Predecessors`: for every state, a fixed-capacity list of the pairs
+  (s_bar, a_bar) the model has seen leading to it, so that the pairs "predicted
+  to lead to S" are found without scanning the model. An entry whose pair the
+  model now sends elsewhere is stale: it is skipped when read and its slot is
+  reused when written. A pair that finds no free slot is counted in
+  ``overflow`` (never dropped silently: :func:`check_predecessor_overflow`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from mbrl_jax.learners.tabular import q_learning_target
+from mbrl_jax.types import Model, PRNGKey, SearchControl, Transition
+from mbrl_jax.validation import check_count, check_nonnegative
+
+EMPTY = -1  # an unused predecessor slot
+
+
+class PriorityQueue(NamedTuple):
+    priority: jax.Array  # (blocks, block_size) float32; -inf marks an absent item
+    block_max: jax.Array  # (blocks,) float32: max of each row of ``priority``
+
+
+def queue_init(capacity: int, block_size: int | None = None) -> PriorityQueue:
+    """An empty queue for items ``0 .. capacity - 1`` (block size default ~sqrt(capacity))."""
+    capacity = check_count("capacity", capacity, minimum=1)
+    if block_size is None:
+        block_size = max(1, math.isqrt(capacity - 1) + 1)
+    block_size = check_count("block_size", block_size, minimum=1)
+    blocks = -(-capacity // block_size)
+    return PriorityQueue(
+        jnp.full((blocks, block_size), -jnp.inf, jnp.float32),
+        jnp.full((blocks,), -jnp.inf, jnp.float32),
+    )
+
+
+def queue_capacity(queue: PriorityQueue) -> int:
+    return queue.priority.shape[0] * queue.priority.shape[1]
+
+
+def queue_push(queue: PriorityQueue, items: jax.Array, priorities: jax.Array) -> PriorityQueue:
+    """Insert ``items`` (int array, any shape) with ``priorities``; an item already
+    queued keeps the larger priority. A priority of -inf inserts nothing, so a
+    masked push is ``jnp.where(mask, priorities, -jnp.inf)``."""
+    block_size = queue.priority.shape[1]
+    items = jnp.ravel(items)
+    priorities = jnp.ravel(jnp.asarray(priorities, jnp.float32))
+    rows, cols = items // block_size, items % block_size
+    return PriorityQueue(
+        queue.priority.at[rows, cols].max(priorities),
+        queue.block_max.at[rows].max(priorities),
+    )
+
+
+def queue_is_empty(queue: PriorityQueue) -> jax.Array:
+    return jnp.max(queue.block_max) == -jnp.inf
+
+
+def queue_pop(queue: PriorityQueue) -> tuple[jax.Array, jax.Array, PriorityQueue]:
+    """``(item, priority, queue)``: the highest-priority item, removed (ties go to the
+    lowest index). On an empty queue it returns priority -inf and the queue unchanged;
+    check :func:`queue_is_empty` first."""
+    block_size = queue.priority.shape[1]
+    row = jnp.argmax(queue.block_max)
+    col = jnp.argmax(queue.priority[row])
+    top = queue.priority[row, col]
+    new_row = queue.priority[row].at[col].set(-jnp.inf)
+    queue = PriorityQueue(
+        queue.priority.at[row].set(new_row), queue.block_max.at[row].set(jnp.max(new_row))
+    )
+    return (row * block_size + col).astype(jnp.int32), top, queue
+
+
+class Predecessors(NamedTuple):
+    pairs: jax.Array  # (num_states, capacity) int32 pair index s_bar * A + a_bar, or EMPTY
+    overflow: jax.Array  # () int32: pairs that found no free slot
+
+
+def predecessors_init(num_states: int, capacity: int) -> Predecessors:
+    return Predecessors(
+        jnp.full((num_states, capacity), EMPTY, jnp.int32), jnp.zeros((), jnp.int32)
+    )
+
+
+def predecessors_add(
+    preds: Predecessors, next_obs: jax.Array, pair: jax.Array, live: jax.Array
+) -> Predecessors:
+    """Record that ``pair`` leads to ``next_obs``. ``live`` (shape (capacity,), bool)
+    says which current entries of ``next_obs``'s list the model still sends there;
+    the pair goes into the first slot that is empty or stale, unless already listed."""
+    row = preds.pairs[next_obs]
+    free = (row == EMPTY) | ~live
+    listed = jnp.any((row == pair) & live)
+    has_free = jnp.any(free)
+    slot = jnp.argmax(free)
+    write = ~listed & has_free
+    row = row.at[slot].set(jnp.where(write, pair, row[slot]))
+    overflow = preds.overflow + (~listed & ~has_free).astype(jnp.int32)
+    return Predecessors(preds.pairs.at[next_obs].set(row), overflow)
+
+
+class SweepState(NamedTuple):
+    queue: PriorityQueue
+    predecessors: Predecessors
+
+
+def check_predecessor_overflow(search_state: SweepState) -> None:
+    """Raise (outside jit) if any run had more predecessors of a state than the
+    lists hold; their pushes were lost, so the run is not prioritized sweeping."""
+    lost = int(jnp.max(search_state.predecessors.overflow))
+    if lost:
+        capacity = search_state.predecessors.pairs.shape[-1]
+        raise ValueError(
+            f"prioritized sweeping: {lost} predecessor pairs found no room in lists of "
+            f"max_predecessors={capacity}; use a larger max_predecessors"
+        )
+
+
+def prioritized(
+    num_states: int,
+    num_actions: int,
+    model: Model,
+    *,
+    theta=1e-4,
+    gamma=0.95,
+    max_predecessors: int = 8,
+    block_size: int | None = None,
+) -> SearchControl:
+    """Prioritized sweeping's search control (S&B section 8.4, the box for a
+    deterministic environment), for a tabular learner whose state has ``.q``.
+
+    Real transition (S, A, R, S'): list (S, A) as a predecessor of S', then
+
+        P = |R + gamma max_a Q(S', a) - Q(S, A)|,  insert (S, A) if P > theta.
+
+    Planning: pop the highest-priority pair; after the learner's update of (S, A),
+    for every listed (S_bar, A_bar) that ``model`` predicts to lead to S, with
+    predicted reward R_bar:
+
+        P = |R_bar + gamma max_a Q(S, a) - Q(S_bar, A_bar)|,  insert if P > theta.
+
+    ``has_proposal`` is False when the queue is empty, so dyna stops planning early
+    (the book's "while PQueue is not empty"). Use with ``dyna(..., direct_rl=False)``
+    to follow the book, where Q changes only through planning.
+
+    ``max_predecessors`` bounds the pairs listed per state (8 covers any
+    4-action gridworld: 4 neighbours plus up to 4 moves into walls).
+    """
+    num_states = check_count("num_states", num_states, minimum=1)
+    num_actions = check_count("num_actions", num_actions, minimum=1)
+    check_nonnegative("theta", theta)
+    max_predecessors = check_count("max_predecessors", max_predecessors, minimum=1)
+    if max_predecessors > num_states * num_actions:
+        raise ValueError(
+            f"max_predecessors must be at most num_states * num_actions = "
+            f"{num_states * num_actions}, got {max_predecessors}"
+        )
+    capacity = num_states * num_actions
+    if block_size is not None and not 1 <= block_size <= capacity:
+        raise ValueError(
+            f"block_size must be in [1, num_states * num_actions = {capacity}], got {block_size}"
+        )
+
+    def predict(model_state, pairs: jax.Array, key: PRNGKey) -> tuple[Transition, jax.Array]:
+        """The model's transitions from listed pairs, and which of them are live."""
+        s_bar, a_bar = jnp.maximum(pairs, 0) // num_actions, jnp.maximum(pairs, 0) % num_actions
+        keys = jax.random.split(key, pairs.shape[0])
+        predicted = jax.vmap(model.sample, in_axes=(None, 0, 0, 0))(model_state, s_bar, a_bar, keys)
+        return predicted, pairs != EMPTY
+
+    def priority(q: jax.Array, transition: Transition) -> jax.Array:
+        return jnp.abs(
+            q_learning_target(q, transition, gamma) - q[transition.obs, transition.action]
+        )
+
+    def init(key: PRNGKey) -> SweepState:
+        del key
+        return SweepState(
+            queue_init(capacity, block_size), predecessors_init(num_states, max_predecessors)
+        )
+
+    def update(state: SweepState, transition, learner_state, model_state, key, *, simulated=False):
+        q = learner_state.q
+        if simulated:
+            # Push the predecessors of the state whose value was just updated.
+            s = transition.obs
+            predicted, listed = predict(model_state, state.predecessors.pairs[s], key)
+            live = listed & (predicted.next_obs == s)
+            p = jax.vmap(priority, in_axes=(None, 0))(q, predicted)
+            push = live & (p > theta)
+            queue = queue_push(
+                state.queue, state.predecessors.pairs[s], jnp.where(push, p, -jnp.inf)
+            )
+            return SweepState(queue, state.predecessors)
+        s, a, s_next = transition.obs, transition.action, transition.next_obs
+        pair = (s * num_actions + a).astype(jnp.int32)
+        predicted, listed = predict(model_state, state.predecessors.pairs[s_next], key)
+        live = listed & (predicted.next_obs == s_next)
+        predecessors = predecessors_add(state.predecessors, s_next, pair, live)
+        p = priority(q, transition)
+        queue = queue_push(state.queue, pair, jnp.where(p > theta, p, -jnp.inf))
+        return SweepState(queue, predecessors)
+
+    def propose(state: SweepState, learner_state, model_state, key: PRNGKey):
+        del learner_state, model_state, key
+        pair, _, queue = queue_pop(state.queue)
+        return pair // num_actions, pair % num_actions, SweepState(queue, state.predecessors)
+
+    def has_proposal(state: SweepState) -> jax.Array:
+        return ~queue_is_empty(state.queue)
+
+    return SearchControl(init, update, propose, has_proposal=has_proposal)
