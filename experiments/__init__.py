@@ -13,6 +13,7 @@ EXPERIMENTS: dict[str, str] = {
     "dyna-maze": "experiments.dyna_maze",
     "blocking-maze": "experiments.blocking_maze",
     "shortcut-maze": "experiments.shortcut_maze",
+    "prioritized-sweeping": "experiments.prioritized_sweeping",
 }
 
 

@@ -21,7 +21,8 @@ epsilon 0.1, gamma 0.95, theta 1e-4, Q initialised to 0.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -43,68 +44,62 @@ RESOLUTIONS = ((1, 1), (1, 2), (2, 2), (2, 4), (4, 4), (4, 8), (8, 8), (8, 16))
 
 
 class Search(NamedTuple):
-    """Per-run outcome of :func:`updates_until_optimal`."""
+    """Outcome of one run of :func:`updates_until_optimal`."""
 
     found: jax.Array  # bool: optimal solution found within max_steps
     updates: jax.Array  # int32: value updates made when it was found
     steps: jax.Array  # int32: real steps taken when it was found
-    agent_state: object
+    agent_state: Any
 
 
 def updates_until_optimal(env: Maze, agent: Agent, max_steps: int, tolerance: float = 1.2):
-    """``run(keys) -> Search``: all runs (one per key) step together in one loop
-    until each has found the optimal solution (see module docstring) or
-    ``max_steps`` real steps have passed.
+    """``run(key) -> Search``: one run that steps until it has found the optimal
+    solution (see the module docstring) or ``max_steps`` real steps have passed.
 
-    The greedy check is a walk of up to ``tolerance * shortest`` steps; it runs
-    only on steps where some run has just finished an episode (a batch-level
-    ``lax.cond``), not on every step.
+    Map it over keys with ``jax.lax.map`` rather than ``jax.vmap``: each run then
+    stops on its own, the greedy check (a walk of up to ``tolerance * shortest``
+    steps) runs only at episode ends, and prioritized sweeping's planning
+    ``while_loop`` stays a loop. Under vmap the last two become selects over the
+    whole state of every run at every step (``benchmarks/prioritized_sweeping.py``
+    measures the difference: 13x at 6016 states).
     """
     params = env.default_params
     limit = int(tolerance * env.shortest_path_length())
-    greedy_length = jax.vmap(lambda q: env.greedy_path_length(q, params, limit))
 
-    def run(keys: jax.Array) -> Search:
-        runs = keys.shape[0]
-        keys, k_reset, k_init = jax.vmap(lambda k: jax.random.split(k, 3))(keys).swapaxes(0, 1)
-        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(k_reset, params)
-        agent_state = jax.vmap(agent.init)(k_init)
-        zeros = jnp.zeros((runs,), jnp.int32)
-        carry = (obs, env_state, agent_state, keys, Search(zeros > 0, zeros, zeros, None), 0)
+    def run(key: jax.Array) -> Search:
+        key, k_reset, k_init = jax.random.split(key, 3)
+        obs, env_state = env.reset(k_reset, params)
+        zero = jnp.zeros((), jnp.int32)
+        carry = (obs, env_state, Search(jnp.bool_(False), zero, zero, agent.init(k_init)), key)
 
         def searching(carry) -> jax.Array:
-            *_, result, step = carry
-            return (step < max_steps) & ~jnp.all(result.found)
+            _, _, result, _ = carry
+            return (result.steps < max_steps) & ~result.found
 
-        def step_all(carry):
-            obs, env_state, agent_state, keys, result, step = carry
-            keys, k_act, k_step, k_update = jax.vmap(lambda k: jax.random.split(k, 4))(
-                keys
-            ).swapaxes(0, 1)
-            action = jax.vmap(agent.act)(agent_state, obs, k_act)
-            next_obs, env_state, reward, terminated, _, info = jax.vmap(
-                env.step, in_axes=(0, 0, 0, None)
-            )(k_step, env_state, action, params)
+        def step(carry):
+            obs, env_state, result, key = carry
+            key, k_act, k_step, k_update = jax.random.split(key, 4)
+            action = agent.act(result.agent_state, obs, k_act)
+            next_obs, env_state, reward, terminated, _, info = env.step(
+                k_step, env_state, action, params
+            )
             transition = Transition(obs, action, reward, info["final_observation"], terminated)
-            agent_state = jax.vmap(agent.update)(agent_state, transition, k_update)
-            ended = terminated & ~result.found
-            optimal = jax.lax.cond(
-                jnp.any(ended),
-                lambda q: greedy_length(q) <= limit,
-                lambda q: jnp.zeros((runs,), bool),
+            agent_state = agent.update(result.agent_state, transition, k_update)
+            found = jax.lax.cond(
+                terminated,
+                lambda q: env.greedy_path_length(q, params, limit) <= limit,
+                lambda q: jnp.bool_(False),
                 agent_state.learner.q,
             )
-            new = ended & optimal
-            result = Search(
-                result.found | new,
-                jnp.where(new, agent_state.updates, result.updates),
-                jnp.where(new, step + 1, result.steps),
-                None,
+            return (
+                next_obs,
+                env_state,
+                Search(found, agent_state.updates, result.steps + 1, agent_state),
+                key,
             )
-            return next_obs, env_state, agent_state, keys, result, step + 1
 
-        *_, agent_state, _, result, _ = jax.lax.while_loop(searching, step_all, carry)
-        return result._replace(agent_state=agent_state)
+        _, _, result, _ = jax.lax.while_loop(searching, step, carry)
+        return result
 
     return run
 
@@ -120,7 +115,7 @@ def run(
     gamma: float = 0.95,
     theta: float = 1e-4,
     tolerance: float = 1.2,
-    max_steps: int = 400_000,
+    max_steps: int = 3_000_000,
 ) -> dict:
     seeds, keys = seed_keys(seed, runs)
     methods = {
@@ -148,7 +143,7 @@ def run(
     for resolution, method in tqdm(groups, desc=NAME, unit="group", disable=not progress):
         env = dyna_maze(resolution)
         search = updates_until_optimal(env, methods[method](env), max_steps, tolerance)
-        result, c, r = compile_and_run(search, keys)
+        result, c, r = compile_and_run(functools.partial(jax.lax.map, search), keys)
         if method == "prioritized sweeping":
             check_predecessor_overflow(result.agent_state.search)
         compile_s, run_s = compile_s + c, run_s + r
