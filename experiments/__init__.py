@@ -14,6 +14,7 @@ EXPERIMENTS: dict[str, str] = {
     "blocking-maze": "experiments.blocking_maze",
     "shortcut-maze": "experiments.shortcut_maze",
     "prioritized-sweeping": "experiments.prioritized_sweeping",
+    "expected-vs-sample": "experiments.expected_vs_sample",
 }
 
 
