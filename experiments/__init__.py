@@ -15,6 +15,7 @@ EXPERIMENTS: dict[str, str] = {
     "shortcut-maze": "experiments.shortcut_maze",
     "prioritized-sweeping": "experiments.prioritized_sweeping",
     "expected-vs-sample": "experiments.expected_vs_sample",
+    "trajectory-sampling": "experiments.trajectory_sampling",
 }
 
 

@@ -18,9 +18,10 @@ run that has not found it after ``max_steps`` real steps is reported, not hidden
 Settings (not given in the book; chosen alike for both methods): alpha 1 (the
 maze is deterministic, so the last observed outcome is the exact one; with
 alpha 0.5 each backup halves the propagated value and the sweeps die out
-within a dozen cells), epsilon 0.1, gamma 0.95, theta 1e-6, Q initialised to 0. Theta must stay below
-the smallest value that must propagate, gamma^(path length): 0.95^176 ~ 1.2e-4 at
-6016 states, so the usual 1e-4 would stop the sweeps short of the start there.
+within a dozen cells), epsilon 0.1, gamma 0.95, theta 1e-6, Q initialised to 0.
+Theta must stay below the smallest value that must propagate, gamma^(path
+length): 0.95^176 ~ 1.2e-4 at 6016 states, so the usual 1e-4 would stop the
+sweeps short of the start there.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ The core: :class:`Transition`, the ``(init, act/sample/propose, update)`` triple
 combinator :func:`dyna`. Training runs are functions: :func:`make_train`.
 """
 
-from mbrl_jax.dyna import DynaState, dyna, planning_updates, q_planning
+from mbrl_jax.dyna import DynaState, dyna, init_dyna_state, planning_updates, q_planning
 from mbrl_jax.train import EpisodeMetrics, StepMetrics, TrainConfig, make_train
 from mbrl_jax.types import Agent, Learner, Model, SearchControl, Transition, TransitionDistribution
 
@@ -23,6 +23,7 @@ __all__ = [
     "Transition",
     "TransitionDistribution",
     "dyna",
+    "init_dyna_state",
     "make_train",
     "planning_updates",
     "q_planning",

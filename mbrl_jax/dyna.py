@@ -30,7 +30,7 @@ class DynaState(NamedTuple):
     updates: jax.Array  # () int32: value-function updates made so far, real plus planning
 
 
-def _init_state(
+def init_dyna_state(
     learner: Learner, model: Model, search_control: SearchControl, key: PRNGKey
 ) -> DynaState:
     k_learner, k_model, k_search = jax.random.split(key, 3)
@@ -117,7 +117,7 @@ def dyna(
     planning_steps = check_count("planning_steps", planning_steps, minimum=0)
 
     def init(key: PRNGKey) -> DynaState:
-        return _init_state(learner, model, search_control, key)
+        return init_dyna_state(learner, model, search_control, key)
 
     def act(state: DynaState, obs, key: PRNGKey):
         return learner.act(state.learner, obs, key)
@@ -149,7 +149,7 @@ def q_planning(learner: Learner, model: Model, search_control: SearchControl, nu
 
     def run(key: PRNGKey):
         k_init, k_plan = jax.random.split(key)
-        state = _init_state(learner, model, search_control, k_init)
+        state = init_dyna_state(learner, model, search_control, k_init)
         return planning_updates(learner, model, search_control, num_updates, state, k_plan).learner
 
     return run

@@ -103,10 +103,11 @@ def write_csv(result: dict[str, Any], path: Path) -> None:
 
 
 def plot_result(result: dict[str, Any], path: Path, style: dict[str, Any] | None = None) -> None:
-    """Draw ``result`` (a parsed result.json) as a line plot with standard-error bands.
+    """Draw ``result`` (a parsed result.json) as line plots with standard-error bands.
 
     ``style`` keys (all optional): ``x_min`` (first x drawn), ``y_lim``, ``log_x``,
-    ``log_y``, ``title``.
+    ``log_y``, ``title``, and ``panels``: a list of ``{"title": ..., "labels": [...]}``
+    drawing those curves side by side, one panel each (as the book's Figure 8.8).
     """
     import matplotlib
 
@@ -114,28 +115,35 @@ def plot_result(result: dict[str, Any], path: Path, style: dict[str, Any] | None
     import matplotlib.pyplot as plt
 
     style = style or result.get("plot_style", {})
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for label, c in result["curves"].items():
-        x = np.asarray(c["x"], float)
-        y = np.asarray([np.nan if v is None else v for v in c["y"]], float)
-        err = np.asarray([0.0 if v is None else v for v in c["y_err"]], float)
-        keep = x >= style.get("x_min", -np.inf)
-        ax.plot(x[keep], y[keep], label=label, marker="o" if keep.sum() <= 12 else None)
-        ax.fill_between(x[keep], (y - err)[keep], (y + err)[keep], alpha=0.25)
-    if style.get("log_x"):
-        ax.set_xscale("log")
-    if style.get("log_y"):
-        ax.set_yscale("log")
-    if "y_lim" in style:
-        ax.set_ylim(*style["y_lim"])
-    ax.set_xlabel(result["x_label"])
-    ax.set_ylabel(result["y_label"])
-    ax.set_title(style.get("title", result["experiment"]))
-    ax.legend()
-    ax.grid(alpha=0.3)
+    panels = style.get("panels") or [{"labels": list(result["curves"])}]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.4), squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        for label in panel["labels"]:
+            _plot_curve(ax, label, result["curves"][label], style.get("x_min", -np.inf))
+        if style.get("log_x"):
+            ax.set_xscale("log")
+        if style.get("log_y"):
+            ax.set_yscale("log")
+        if "y_lim" in style:
+            ax.set_ylim(*style["y_lim"])
+        ax.set_xlabel(result["x_label"])
+        ax.set_ylabel(result["y_label"])
+        ax.set_title(panel.get("title", ""))
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.suptitle(style.get("title", result["experiment"]))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _plot_curve(ax, label: str, c: dict[str, list], x_min: float) -> None:
+    x = np.asarray(c["x"], float)
+    y = np.asarray([np.nan if v is None else v for v in c["y"]], float)
+    err = np.asarray([0.0 if v is None else v for v in c["y_err"]], float)
+    keep = x >= x_min
+    ax.plot(x[keep], y[keep], label=label, marker="o" if keep.sum() <= 12 else None)
+    ax.fill_between(x[keep], (y - err)[keep], (y + err)[keep], alpha=0.25)
 
 
 def write_result(result: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:

@@ -1,4 +1,5 @@
-"""Environments: the book's mazes (gymnax-compatible), plus any gymnax environment by name."""
+"""Environments: the book's mazes and random MDPs (gymnax-compatible), plus any gymnax
+environment by name."""
 
 from __future__ import annotations
 
@@ -15,18 +16,30 @@ from mbrl_jax.envs.maze import (
     scale_layout,
     shortcut_maze,
 )
+from mbrl_jax.envs.random_mdp import (
+    RandomMDP,
+    RandomMDPParams,
+    greedy_policy_value,
+    random_mdp_params,
+    transition_distribution,
+)
 
 __all__ = [
     "MAZES",
     "Maze",
     "MazeParams",
     "MazeState",
+    "RandomMDP",
+    "RandomMDPParams",
     "blocking_maze",
     "dyna_maze",
+    "greedy_policy_value",
     "make",
     "parse_layout",
+    "random_mdp_params",
     "scale_layout",
     "shortcut_maze",
+    "transition_distribution",
 ]
 
 

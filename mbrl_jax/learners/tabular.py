@@ -51,18 +51,8 @@ def q_learning(
     Observations are integer state indices. ``alpha``, ``epsilon`` and ``gamma``
     may be traced arrays, so a vmap can sweep them.
     """
-    num_states = check_count("num_states", num_states, minimum=1)
-    num_actions = check_count("num_actions", num_actions, minimum=1)
     check_in_range("alpha", alpha, 0.0, 1.0)
-    check_in_range("epsilon", epsilon, 0.0, 1.0)
     check_in_range("gamma", gamma, 0.0, 1.0)
-
-    def init(key: PRNGKey) -> QTable:
-        del key
-        return QTable(jnp.full((num_states, num_actions), initial_value, jnp.float32))
-
-    def act(state: QTable, obs, key: PRNGKey) -> jax.Array:
-        return epsilon_greedy(state.q[obs], epsilon, key)
 
     def update(state: QTable, transition: Transition, key: PRNGKey) -> QTable:
         del key
@@ -70,5 +60,24 @@ def q_learning(
         s, a = transition.obs, transition.action
         td_error = q_learning_target(q, transition, gamma) - q[s, a]
         return QTable(q.at[s, a].add(alpha * td_error))
+
+    return q_table_learner(num_states, num_actions, update, epsilon, initial_value)
+
+
+def q_table_learner(
+    num_states: int, num_actions: int, update, epsilon=0.1, initial_value: float = 0.0
+) -> Learner:
+    """A learner over a (num_states, num_actions) Q-table filled with
+    ``initial_value``, acting epsilon-greedily, with the given ``update`` rule."""
+    num_states = check_count("num_states", num_states, minimum=1)
+    num_actions = check_count("num_actions", num_actions, minimum=1)
+    check_in_range("epsilon", epsilon, 0.0, 1.0)
+
+    def init(key: PRNGKey) -> QTable:
+        del key
+        return QTable(jnp.full((num_states, num_actions), initial_value, jnp.float32))
+
+    def act(state: QTable, obs, key: PRNGKey) -> jax.Array:
+        return epsilon_greedy(state.q[obs], epsilon, key)
 
     return Learner(init, act, update)

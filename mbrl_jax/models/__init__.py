@@ -1,5 +1,25 @@
 """How to learn the model: models with the shared ``Model(init, update, sample)`` signature."""
 
-from mbrl_jax.models.tabular import SampleModelState, environment_model, tabular_sample_model
+from mbrl_jax.models.distribution import (
+    CountModelState,
+    count_distribution_model,
+    draw,
+    mdp_distribution_model,
+)
+from mbrl_jax.models.tabular import (
+    SampleModelState,
+    environment_model,
+    fixed_model,
+    tabular_sample_model,
+)
 
-__all__ = ["SampleModelState", "environment_model", "tabular_sample_model"]
+__all__ = [
+    "CountModelState",
+    "SampleModelState",
+    "count_distribution_model",
+    "draw",
+    "environment_model",
+    "fixed_model",
+    "mdp_distribution_model",
+    "tabular_sample_model",
+]

@@ -75,6 +75,18 @@ def environment_model(transition_fn) -> Model:
     from real transitions leaves it unchanged.
     """
 
+    def sample(state, obs, action, key: PRNGKey) -> Transition:
+        del state
+        next_obs, reward, done = transition_fn(obs, action, key)
+        return Transition(obs, action, reward, next_obs, done)
+
+    return fixed_model(sample)
+
+
+def fixed_model(sample) -> Model:
+    """A model that is given, not learned: empty state, real transitions change
+    nothing, ``sample(state, obs, action, key)`` as given."""
+
     def init(key: PRNGKey) -> tuple:
         del key
         return ()
@@ -82,10 +94,5 @@ def environment_model(transition_fn) -> Model:
     def update(state, transition: Transition, key: PRNGKey):
         del transition, key
         return state
-
-    def sample(state, obs, action, key: PRNGKey) -> Transition:
-        del state
-        next_obs, reward, done = transition_fn(obs, action, key)
-        return Transition(obs, action, reward, next_obs, done)
 
     return Model(init, update, sample)

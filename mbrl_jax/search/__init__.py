@@ -10,18 +10,22 @@ from mbrl_jax.search.prioritized import (
     queue_pop,
     queue_push,
 )
+from mbrl_jax.search.trajectory import TrajectoryState, trajectory_sampling, uniform_sweep
 from mbrl_jax.search.uniform import SeenPairs, uniform_over_states, uniform_seen
 
 __all__ = [
     "PriorityQueue",
     "SeenPairs",
     "SweepState",
+    "TrajectoryState",
     "check_predecessor_overflow",
     "prioritized",
     "queue_init",
     "queue_is_empty",
     "queue_pop",
     "queue_push",
+    "trajectory_sampling",
     "uniform_over_states",
     "uniform_seen",
+    "uniform_sweep",
 ]

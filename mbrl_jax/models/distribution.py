@@ -1,0 +1,163 @@
+"""Distribution models (S&B section 8.1): every outcome of (s, a) with its probability.
+
+A distribution model's ``sample`` returns a :class:`~mbrl_jax.types.TransitionDistribution`
+(the input of an expected update, section 8.5) or, with ``expected=False``, one
+:class:`~mbrl_jax.types.Transition` drawn from it (the input of a sample update):
+"expected vs sample" is that one switch, with the same model underneath.
+
+- :func:`mdp_distribution_model`: the known model of a random MDP (section 8.6).
+- :func:`count_distribution_model`: a tabular model learned from real experience,
+  p(s' | s, a) estimated by visit counts, in fixed (S, A, K) arrays.
+- :func:`draw`: one transition drawn from a distribution by its probabilities.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from mbrl_jax.envs.random_mdp import RandomMDPParams, transition_distribution
+from mbrl_jax.models.tabular import fixed_model
+from mbrl_jax.types import Model, PRNGKey, Transition, TransitionDistribution
+from mbrl_jax.validation import check_count
+
+
+def draw(distribution: TransitionDistribution, key: PRNGKey) -> Transition:
+    """One outcome of ``distribution`` drawn with its probability, as a Transition.
+
+    Inverse-CDF on the cumulative probabilities (normalised by their sum), so
+    slots of probability 0 are never drawn; one uniform number per draw.
+    """
+    prob = distribution.prob
+    cdf = jnp.cumsum(prob)
+    u = jax.random.uniform(key, dtype=cdf.dtype) * cdf[-1]
+    k = jnp.sum(cdf <= u).astype(jnp.int32)
+    # Guard float rounding at the top: never past the last slot with positive probability.
+    num = prob.shape[-1]
+    last_positive = num - 1 - jnp.argmax(prob[::-1] > 0)
+    k = jnp.minimum(k, last_positive)
+    return Transition(
+        distribution.obs,
+        distribution.action,
+        distribution.reward[k],
+        distribution.next_obs[k],
+        distribution.done[k],
+    )
+
+
+def mdp_distribution_model(params: RandomMDPParams, *, expected: bool = True) -> Model:
+    """The true model of a random MDP (S&B section 8.6): ``sample(state, obs, action,
+    key)`` returns :func:`~mbrl_jax.envs.random_mdp.transition_distribution`, all
+    b + 1 outcomes (for expected updates). With ``expected=False`` it returns one
+    Transition drawn from them (for sample updates). Real transitions leave it
+    unchanged; its state is empty.
+    """
+
+    def sample(state, obs, action, key: PRNGKey):
+        del state
+        distribution = transition_distribution(params, obs, action)
+        return distribution if expected else draw(distribution, key)
+
+    return fixed_model(sample)
+
+
+class CountModelState(NamedTuple):
+    """Counts of the outcomes of every (s, a): slot k of a pair is its k-th distinct
+    outcome (next_obs, done) seen, in order of first visit; empty slots have count 0."""
+
+    next_obs: jax.Array  # (S, A, K) int32
+    done: jax.Array  # (S, A, K) bool
+    count: jax.Array  # (S, A, K) int32, visits of the outcome
+    reward: jax.Array  # (S, A, K) float32, mean reward observed on the outcome
+    overflow: jax.Array  # (S, A) int32, real transitions dropped: a (K+1)-th distinct outcome
+
+
+def count_distribution_model(
+    num_states: int, num_actions: int, max_outcomes: int, *, expected: bool = True
+) -> Model:
+    """A distribution model learned from visit counts (S&B section 8.1):
+    p^(s', done | s, a) = n(s, a, s', done) / n(s, a), and the reward of each
+    outcome the running mean of the rewards observed on it.
+
+    An outcome is identified by (next_obs, done), so a terminal transition (whose
+    next_obs is only a placeholder) is never merged with a non-terminal one to the
+    same index. Each pair keeps at most ``max_outcomes`` (K) distinct outcomes in
+    fixed (S, A, K) arrays (no dense (S, A, S) array). A real transition to a
+    (K+1)-th distinct outcome is not stored: it is counted in
+    ``state.overflow[s, a]`` and left out of the estimate, which is then biased.
+    **Callers must check** ``jnp.any(state.overflow > 0)`` (and pick K at least the
+    true branching factor, plus one for termination).
+
+    ``sample(state, obs, action, key)`` returns a TransitionDistribution with
+    ``prob = count / sum(count)`` (0 in empty slots). A pair never visited gives
+    a single outcome: the same state, reward 0, not done, with probability 1 (the
+    book's convention for untried actions, section 8.3 footnote). With
+    ``expected=False`` it returns one Transition drawn from that distribution, to
+    drive a sample learner such as ``q_learning``.
+    """
+    num_states = check_count("num_states", num_states, minimum=1)
+    num_actions = check_count("num_actions", num_actions, minimum=1)
+    max_outcomes = check_count("max_outcomes", max_outcomes, minimum=1)
+    shape = (num_states, num_actions, max_outcomes)
+
+    def init(key: PRNGKey) -> CountModelState:
+        del key
+        return CountModelState(
+            next_obs=jnp.zeros(shape, jnp.int32),
+            done=jnp.zeros(shape, bool),
+            count=jnp.zeros(shape, jnp.int32),
+            reward=jnp.zeros(shape, jnp.float32),
+            overflow=jnp.zeros(shape[:2], jnp.int32),
+        )
+
+    def update(state: CountModelState, transition: Transition, key: PRNGKey) -> CountModelState:
+        del key
+        s, a = transition.obs, transition.action
+        next_obs = jnp.asarray(transition.next_obs, jnp.int32)
+        done = jnp.asarray(transition.done, bool)
+        counts = state.count[s, a]
+        used = counts > 0
+        match = used & (state.next_obs[s, a] == next_obs) & (state.done[s, a] == done)
+        found = jnp.any(match)
+        num_used = jnp.sum(used).astype(jnp.int32)  # slots fill in order: first free slot
+        stored = found | (num_used < max_outcomes)
+        k = jnp.where(found, jnp.argmax(match), jnp.minimum(num_used, max_outcomes - 1))
+        new_count = counts[k] + stored.astype(jnp.int32)
+        old_reward = state.reward[s, a, k]
+        delta = (transition.reward - old_reward) / jnp.maximum(new_count, 1)
+        new_reward = jnp.where(stored, old_reward + delta, old_reward)
+        return CountModelState(
+            next_obs=state.next_obs.at[s, a, k].set(
+                jnp.where(stored, next_obs, state.next_obs[s, a, k])
+            ),
+            done=state.done.at[s, a, k].set(jnp.where(stored, done, state.done[s, a, k])),
+            count=state.count.at[s, a, k].set(new_count),
+            reward=state.reward.at[s, a, k].set(new_reward),
+            overflow=state.overflow.at[s, a].add((~stored).astype(jnp.int32)),
+        )
+
+    def distribution(state: CountModelState, obs, action) -> TransitionDistribution:
+        counts = state.count[obs, action]
+        total = jnp.sum(counts)
+        visited = total > 0
+        first = jnp.arange(max_outcomes) == 0
+        prob = jnp.where(visited, counts / jnp.maximum(total, 1), first.astype(jnp.float32)).astype(
+            jnp.float32
+        )
+        obs = jnp.asarray(obs, jnp.int32)
+        return TransitionDistribution(
+            obs,
+            action,
+            jnp.where(visited, state.reward[obs, action], 0.0),
+            jnp.where(visited, state.next_obs[obs, action], obs),
+            jnp.where(visited, state.done[obs, action], False),
+            prob,
+        )
+
+    def sample(state: CountModelState, obs, action, key: PRNGKey):
+        dist = distribution(state, obs, action)
+        return dist if expected else draw(dist, key)
+
+    return Model(init, update, sample)
