@@ -123,23 +123,11 @@ def run(
     max_steps: int = 3_000_000,
 ) -> dict:
     seeds, keys = seed_keys(seed, runs)
+    common = dict(alpha=alpha, epsilon=epsilon, gamma=gamma)
     methods = {
-        "Dyna-Q": lambda env: dyna_q(
-            env.num_states,
-            env.num_actions,
-            planning_steps,
-            alpha=alpha,
-            epsilon=epsilon,
-            gamma=gamma,
-        ),
+        "Dyna-Q": lambda env: dyna_q(env.num_states, 4, planning_steps, **common),
         "prioritized sweeping": lambda env: prioritized_sweeping(
-            env.num_states,
-            env.num_actions,
-            planning_steps,
-            theta=theta,
-            alpha=alpha,
-            epsilon=epsilon,
-            gamma=gamma,
+            env.num_states, 4, planning_steps, theta=theta, **common
         ),
     }
     sizes, updates, not_found, times = [], {m: [] for m in methods}, {m: [] for m in methods}, {}
