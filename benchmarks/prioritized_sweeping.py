@@ -15,7 +15,6 @@ run time is the median of ``--repeats`` calls.
 from __future__ import annotations
 
 import argparse
-import functools
 import statistics
 import time
 
@@ -78,14 +77,16 @@ def time_planning(
     (``lax.map``), where the planning ``while_loop`` stays a real loop per run."""
     prepare, plan = busy_planning(resolution, block_size, updates)
     if batch == "vmap":
-        plan = jax.vmap(plan)
+        plan_runs = jax.vmap(plan)
     else:
-        plan = functools.partial(jax.lax.map, lambda args, plan=plan: plan(*args))
-        plan = (lambda p: lambda s, k: p((s, k)))(plan)
+
+        def plan_runs(states, keys):
+            return jax.lax.map(lambda args: plan(*args), (states, keys))
+
     _, keys = seed_keys(0, runs)
     states = jax.block_until_ready(jax.jit(jax.vmap(prepare))(keys))
     start = time.perf_counter()
-    compiled = jax.jit(plan).lower(states, keys).compile()
+    compiled = jax.jit(plan_runs).lower(states, keys).compile()
     compile_s = time.perf_counter() - start
     times = []
     for _ in range(repeats):

@@ -27,6 +27,7 @@ sweeps short of the start there.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, NamedTuple
 
 import jax
@@ -40,6 +41,7 @@ from mbrl_jax.envs import Maze, dyna_maze
 from mbrl_jax.results import compile_and_run, curve, make_result
 from mbrl_jax.search import check_predecessor_overflow
 from mbrl_jax.types import Agent, Transition
+from mbrl_jax.validation import check_count, check_in_range
 
 NAME = "prioritized-sweeping"
 DESCRIPTION = "Example 8.4: updates until optimal, prioritized sweeping vs Dyna-Q, maze sizes"
@@ -52,9 +54,13 @@ class Search(NamedTuple):
     """Outcome of one run of :func:`updates_until_optimal`."""
 
     found: jax.Array  # bool: optimal solution found within max_steps
-    updates: jax.Array  # int32: value updates made when it was found
-    steps: jax.Array  # int32: real steps taken when it was found
+    steps: jax.Array  # int32: real steps taken when it was found (the run stops there)
     agent_state: Any
+
+    @property
+    def updates(self) -> jax.Array:
+        """Value updates made when it was found (or by max_steps, if not found)."""
+        return self.agent_state.updates
 
 
 def updates_until_optimal(env: Maze, agent: Agent, max_steps: int, tolerance: float = 1.2):
@@ -68,6 +74,8 @@ def updates_until_optimal(env: Maze, agent: Agent, max_steps: int, tolerance: fl
     whole state of every run at every step (``benchmarks/prioritized_sweeping.py``
     measures the difference: 13x at 6016 states).
     """
+    max_steps = check_count("max_steps", max_steps, minimum=1)
+    check_in_range("tolerance", tolerance, 1.0, math.inf)
     params = env.default_params
     limit = int(tolerance * env.shortest_path_length())
 
@@ -75,7 +83,7 @@ def updates_until_optimal(env: Maze, agent: Agent, max_steps: int, tolerance: fl
         key, k_reset, k_init = jax.random.split(key, 3)
         obs, env_state = env.reset(k_reset, params)
         zero = jnp.zeros((), jnp.int32)
-        carry = (obs, env_state, Search(jnp.bool_(False), zero, zero, agent.init(k_init)), key)
+        carry = (obs, env_state, Search(jnp.bool_(False), zero, agent.init(k_init)), key)
 
         def searching(carry) -> jax.Array:
             _, _, result, _ = carry
@@ -96,12 +104,7 @@ def updates_until_optimal(env: Maze, agent: Agent, max_steps: int, tolerance: fl
                 lambda q: jnp.bool_(False),
                 agent_state.learner.q,
             )
-            return (
-                next_obs,
-                env_state,
-                Search(found, agent_state.updates, result.steps + 1, agent_state),
-                key,
-            )
+            return next_obs, env_state, Search(found, result.steps + 1, agent_state), key
 
         _, _, result, _ = jax.lax.while_loop(searching, step, carry)
         return result
@@ -122,12 +125,13 @@ def run(
     tolerance: float = 1.2,
     max_steps: int = 3_000_000,
 ) -> dict:
+    runs = check_count("runs", runs, minimum=1)
     seeds, keys = seed_keys(seed, runs)
     common = dict(alpha=alpha, epsilon=epsilon, gamma=gamma)
     methods = {
-        "Dyna-Q": lambda env: dyna_q(env.num_states, 4, planning_steps, **common),
+        "Dyna-Q": lambda env: dyna_q(env.num_states, env.num_actions, planning_steps, **common),
         "prioritized sweeping": lambda env: prioritized_sweeping(
-            env.num_states, 4, planning_steps, theta=theta, **common
+            env.num_states, env.num_actions, planning_steps, theta=theta, **common
         ),
     }
     sizes, updates, not_found, times = [], {m: [] for m in methods}, {m: [] for m in methods}, {}

@@ -257,3 +257,13 @@ def test_bad_prioritized_sweeping_input_is_a_clear_error(kwargs, message):
 def test_queue_capacity_must_be_positive():
     with pytest.raises(ValueError, match="capacity must be an integer >= 1, got 0"):
         queue_init(0)
+
+
+def test_example_8_4_bad_input_is_a_clear_error(maze):
+    agent = prioritized_sweeping(maze.num_states, 4, 5)
+    with pytest.raises(ValueError, match="max_steps must be an integer >= 1, got 0"):
+        example_8_4.updates_until_optimal(maze, agent, max_steps=0)
+    with pytest.raises(ValueError, match=r"tolerance must be in \[1.0, inf\], got 0.5"):
+        example_8_4.updates_until_optimal(maze, agent, max_steps=10, tolerance=0.5)
+    with pytest.raises(ValueError, match="runs must be an integer >= 1, got 0"):
+        example_8_4.run(runs=0, progress=False)

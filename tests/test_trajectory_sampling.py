@@ -14,6 +14,7 @@ from mbrl_jax.envs.random_mdp import random_mdp_params, transition_distribution
 from mbrl_jax.learners.expected import expected_q_learning
 from mbrl_jax.learners.tabular import QTable, q_learning
 from mbrl_jax.models.distribution import (
+    check_outcome_overflow,
     count_distribution_model,
     draw,
     mdp_distribution_model,
@@ -142,10 +143,13 @@ def test_count_model_probabilities_are_visit_frequencies():
     np.testing.assert_array_equal(d.done, [False, False, True])
     np.testing.assert_allclose(d.reward, [2.0, -1.0, 2.0], rtol=1e-6)  # running means
     assert int(state.overflow.sum()) == 0
+    check_outcome_overflow(state)  # nothing dropped: no error
     # a non-terminal move to 1 is a different outcome from the terminal one at index 1:
     # a 4th distinct outcome with K = 3 is dropped and counted
     state = model.update(state, tr(1, 0, 5.0, 1, False), KEY)
     assert int(state.overflow[1, 0]) == 1 and int(state.overflow.sum()) == 1
+    with pytest.raises(ValueError, match="1 transitions of 1 state-action pairs .* max_outcomes=3"):
+        check_outcome_overflow(state)
     np.testing.assert_array_equal(model.sample(state, 1, 0, KEY).prob, d.prob)
     # a never-visited pair: the same state, reward 0, not done, probability 1
     empty = model.sample(state, 3, 1, KEY)

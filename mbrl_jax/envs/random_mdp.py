@@ -160,6 +160,11 @@ def _policy_backup(params: RandomMDPParams, policy: jax.Array):
     return succ, r_pi, (1.0 - p) / succ.shape[-1]
 
 
+def _sweep(succ: jax.Array, r_pi: jax.Array, cont, v: jax.Array) -> jax.Array:
+    """One sweep of expected backups: v(s) <- r_pi(s) + cont * sum_j v(succ[s, j])."""
+    return r_pi + cont * v[succ].sum(-1)
+
+
 def policy_value(
     params: RandomMDPParams,
     policy: jax.Array,
@@ -193,7 +198,7 @@ def policy_value(
         return jax.lax.fori_loop(0, doublings, double, (r_pi, succ[:, 0], cont))[0]
 
     def sweep(_, v):
-        return r_pi + cont * v[succ].sum(-1)
+        return _sweep(succ, r_pi, cont, v)
 
     v0 = jnp.zeros_like(r_pi) if initial_value is None else initial_value
     return jax.lax.fori_loop(0, num_iterations, sweep, v0)
@@ -220,7 +225,7 @@ def policy_value_to_tolerance(
     factor = (1.0 - p) / jnp.maximum(p, 1e-30)
 
     def sweep(_, v):
-        return r_pi + cont * v[succ].sum(-1)
+        return _sweep(succ, r_pi, cont, v)
 
     def block(carry):
         v, _, n = carry

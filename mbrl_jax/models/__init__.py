@@ -2,6 +2,7 @@
 
 from mbrl_jax.models.distribution import (
     CountModelState,
+    check_outcome_overflow,
     count_distribution_model,
     draw,
     mdp_distribution_model,
@@ -16,6 +17,7 @@ from mbrl_jax.models.tabular import (
 __all__ = [
     "CountModelState",
     "SampleModelState",
+    "check_outcome_overflow",
     "count_distribution_model",
     "draw",
     "environment_model",

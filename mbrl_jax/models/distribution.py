@@ -74,6 +74,20 @@ class CountModelState(NamedTuple):
     overflow: jax.Array  # (S, A) int32, real transitions dropped: a (K+1)-th distinct outcome
 
 
+def check_outcome_overflow(state: CountModelState) -> None:
+    """Raise (outside jit) if a count model dropped transitions: some pair had more
+    distinct outcomes than its ``max_outcomes`` slots, so its estimate is biased.
+    ``state`` may carry leading batch axes (vmapped runs)."""
+    dropped = int(jnp.sum(state.overflow))
+    if dropped:
+        pairs = int(jnp.sum(state.overflow > 0))
+        raise ValueError(
+            f"count_distribution_model: {dropped} transitions of {pairs} state-action pairs "
+            f"had no room among max_outcomes={state.count.shape[-1]} outcomes; use a larger "
+            f"max_outcomes"
+        )
+
+
 def count_distribution_model(
     num_states: int, num_actions: int, max_outcomes: int, *, expected: bool = True
 ) -> Model:
@@ -87,8 +101,8 @@ def count_distribution_model(
     fixed (S, A, K) arrays (no dense (S, A, S) array). A real transition to a
     (K+1)-th distinct outcome is not stored: it is counted in
     ``state.overflow[s, a]`` and left out of the estimate, which is then biased.
-    **Callers must check** ``jnp.any(state.overflow > 0)`` (and pick K at least the
-    true branching factor, plus one for termination).
+    **Callers must check** it, with :func:`check_outcome_overflow` outside jit (and
+    pick K at least the true branching factor, plus one for termination).
 
     ``sample(state, obs, action, key)`` returns a TransitionDistribution with
     ``prob = count / sum(count)`` (0 in empty slots). A pair never visited gives

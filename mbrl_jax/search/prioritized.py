@@ -51,10 +51,6 @@ def queue_init(capacity: int, block_size: int | None = None) -> PriorityQueue:
     )
 
 
-def queue_capacity(queue: PriorityQueue) -> int:
-    return queue.priority.shape[0] * queue.priority.shape[1]
-
-
 def queue_push(queue: PriorityQueue, items: jax.Array, priorities: jax.Array) -> PriorityQueue:
     """Insert ``items`` (int array, any shape) with ``priorities``; an item already
     queued keeps the larger priority. A priority of -inf inserts nothing, so a
@@ -178,12 +174,15 @@ def prioritized(
             f"block_size must be in [1, num_states * num_actions = {capacity}], got {block_size}"
         )
 
-    def predict(model_state, pairs: jax.Array, key: PRNGKey) -> tuple[Transition, jax.Array]:
-        """The model's transitions from listed pairs, and which of them are live."""
-        s_bar, a_bar = jnp.maximum(pairs, 0) // num_actions, jnp.maximum(pairs, 0) % num_actions
+    def predict(model_state, pairs: jax.Array, target, key: PRNGKey):
+        """``(predicted, live)``: the model's transitions from the listed ``pairs``
+        (a row of the predecessor lists of ``target``), and which entries are live:
+        listed, and the model still sends that pair to ``target``."""
+        listed_pairs = jnp.maximum(pairs, 0)
+        s_bar, a_bar = listed_pairs // num_actions, listed_pairs % num_actions
         keys = jax.random.split(key, pairs.shape[0])
         predicted = jax.vmap(model.sample, in_axes=(None, 0, 0, 0))(model_state, s_bar, a_bar, keys)
-        return predicted, pairs != EMPTY
+        return predicted, (pairs != EMPTY) & (predicted.next_obs == target)
 
     def priority(q: jax.Array, transition: Transition) -> jax.Array:
         return jnp.abs(
@@ -200,19 +199,14 @@ def prioritized(
         q = learner_state.q
         if simulated:
             # Push the predecessors of the state whose value was just updated.
-            s = transition.obs
-            predicted, listed = predict(model_state, state.predecessors.pairs[s], key)
-            live = listed & (predicted.next_obs == s)
+            pairs = state.predecessors.pairs[transition.obs]
+            predicted, live = predict(model_state, pairs, transition.obs, key)
             p = jax.vmap(priority, in_axes=(None, 0))(q, predicted)
-            push = live & (p > theta)
-            queue = queue_push(
-                state.queue, state.predecessors.pairs[s], jnp.where(push, p, -jnp.inf)
-            )
+            queue = queue_push(state.queue, pairs, jnp.where(live & (p > theta), p, -jnp.inf))
             return SweepState(queue, state.predecessors)
         s, a, s_next = transition.obs, transition.action, transition.next_obs
         pair = (s * num_actions + a).astype(jnp.int32)
-        predicted, listed = predict(model_state, state.predecessors.pairs[s_next], key)
-        live = listed & (predicted.next_obs == s_next)
+        _, live = predict(model_state, state.predecessors.pairs[s_next], s_next, key)
         predecessors = predecessors_add(state.predecessors, s_next, pair, live)
         p = priority(q, transition)
         queue = queue_push(state.queue, pair, jnp.where(p > theta, p, -jnp.inf))
