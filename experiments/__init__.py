@@ -1,7 +1,8 @@
 """Reproduced results, one module per figure; each runnable as ``mbrl-jax run NAME``.
 
 Every module has ``NAME``, ``DESCRIPTION``, ``run(runs, seed, progress) -> result``
-(a dict in the result.json format) and ``summary(result) -> str``.
+(a dict in the result.json format) and ``summary(result) -> str``. A module with
+``PRESETS`` (named settings, e.g. ``cpu`` and ``paper``) also takes ``preset=NAME``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ EXPERIMENTS: dict[str, str] = {
     "prioritized-sweeping": "experiments.prioritized_sweeping",
     "expected-vs-sample": "experiments.expected_vs_sample",
     "trajectory-sampling": "experiments.trajectory_sampling",
+    "pets-cartpole": "experiments.pets_cartpole",
+    "pets-pendulum": "experiments.pets_pendulum",
+    "mpc-true-model": "experiments.mpc_true_model",
 }
 
 

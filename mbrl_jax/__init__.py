@@ -7,7 +7,17 @@ combinator :func:`dyna`. Training runs are functions: :func:`make_train`.
 
 from mbrl_jax.dyna import DynaState, dyna, init_dyna_state, planning_updates, q_planning
 from mbrl_jax.train import EpisodeMetrics, StepMetrics, TrainConfig, make_train
-from mbrl_jax.types import Agent, Learner, Model, SearchControl, Transition, TransitionDistribution
+from mbrl_jax.types import (
+    Agent,
+    Learner,
+    Model,
+    Planner,
+    SearchControl,
+    StepFn,
+    Transition,
+    TransitionDistribution,
+    select_action,
+)
 
 __version__ = "0.1.0"
 
@@ -17,7 +27,9 @@ __all__ = [
     "EpisodeMetrics",
     "Learner",
     "Model",
+    "Planner",
     "SearchControl",
+    "StepFn",
     "StepMetrics",
     "TrainConfig",
     "Transition",
@@ -27,4 +39,5 @@ __all__ = [
     "make_train",
     "planning_updates",
     "q_planning",
+    "select_action",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``mbrl-jax run NAME [--runs N] [--seed S] [--out DIR]``,
+"""Command line: ``mbrl-jax run NAME [--runs N] [--seed S] [--out DIR] [--preset P]``,
 ``mbrl-jax list``, ``mbrl-jax plot RESULT_JSON``."""
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed + i")
     run.add_argument("--out", type=Path, default=None, help="output folder (default results/NAME)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument(
+        "--preset", default=None, help="named settings, for experiments that have them (PETS)"
+    )
     sub.add_parser("list", help="list the experiments")
     plot = sub.add_parser("plot", help="redraw an experiment's PNG from its result.json")
     plot.add_argument("result", type=Path)
@@ -46,12 +49,18 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--runs must be >= 1, got {args.runs}")
         if args.seed < 0:
             raise ValueError(f"--seed must be >= 0, got {args.seed}")
+        presets = getattr(module, "PRESETS", {})
+        if args.preset is not None and args.preset not in presets:
+            allowed = ", ".join(presets) if presets else f"none ({args.name} has no presets)"
+            raise ValueError(f"unknown --preset {args.preset!r}; available: {allowed}")
     except ValueError as error:
         print(f"mbrl-jax: error: {error}", file=sys.stderr)
         return 2
     from mbrl_jax.results import write_result
 
     kwargs = {} if args.runs is None else {"runs": args.runs}
+    if args.preset is not None:
+        kwargs["preset"] = args.preset
     result = module.run(seed=args.seed, progress=not args.no_progress, **kwargs)
     paths = write_result(result, args.out or Path("results") / args.name)
     print(module.summary(result))

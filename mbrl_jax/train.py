@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mbrl_jax.types import Agent, PRNGKey, Transition
+from mbrl_jax.types import Agent, PRNGKey, Transition, select_action
 from mbrl_jax.validation import check_count
 
 
@@ -65,14 +65,14 @@ def _make_env_step(env, env_params, agent: Agent):
 
     def env_step(carry: _Carry):
         key, k_act, k_env, k_update = jax.random.split(carry.key, 4)
-        action = agent.act(carry.agent_state, carry.obs, k_act)
+        action, agent_state = select_action(agent, carry.agent_state, carry.obs, k_act)
         obs, env_state, reward, terminated, truncated, info = env.step(
             k_env, carry.env_state, action, env_params
         )
         transition = Transition(
             carry.obs, action, reward, info["final_observation"], jnp.asarray(terminated)
         )
-        agent_state = agent.update(carry.agent_state, transition, k_update)
+        agent_state = agent.update(agent_state, transition, k_update)
         episode_over = jnp.logical_or(terminated, truncated)
         return _Carry(agent_state, env_state, obs, key), reward, episode_over
 

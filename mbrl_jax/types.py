@@ -52,11 +52,26 @@ class TransitionDistribution(NamedTuple):
 
 class Agent(NamedTuple):
     """What the training loop runs: ``init(key)``, ``act(state, obs, key)``,
-    ``update(state, transition, key) -> state``."""
+    ``update(state, transition, key) -> state``.
+
+    An agent whose acting changes its own state (a decision-time planner keeps the
+    last plan to warm-start the next one) also gives
+    ``act_stateful(state, obs, key) -> (action, state)``; the training loop then
+    calls it instead of ``act`` (see :func:`select_action`).
+    """
 
     init: Callable[[PRNGKey], State]
     act: Callable[[State, Obs, PRNGKey], Action]
     update: Callable[[State, Transition, PRNGKey], State]
+    act_stateful: Callable[[State, Obs, PRNGKey], tuple[Action, State]] | None = None
+
+
+def select_action(agent: Agent, state: State, obs: Obs, key: PRNGKey) -> tuple[Action, State]:
+    """``(action, state)``: the agent's ``act_stateful`` when it has one, else ``act``
+    with the state unchanged."""
+    if agent.act_stateful is not None:
+        return agent.act_stateful(state, obs, key)
+    return agent.act(state, obs, key), state
 
 
 class Learner(NamedTuple):
@@ -114,3 +129,30 @@ class SearchUpdate(Protocol):
         *,
         simulated: bool = False,
     ) -> State: ...
+
+
+StepFn = Callable[[State, Action, PRNGKey], tuple[State, jax.Array, jax.Array]]
+"""``step(state, action, key) -> (next_state, reward, done)`` over a batch: every
+leaf of ``state`` and ``action`` has a leading axis N, ``reward`` is (N,) float
+and ``done`` (N,) bool (the episode ended: no reward follows). It is a learned model
+(:func:`mbrl_jax.models.ensemble_step_fn`) or a true environment's dynamics
+(:func:`mbrl_jax.planners.env_step_fn`, the perfect-model upper bound).
+
+A planner calls it on N = population x particles rollouts, candidate-major:
+entry ``c * particles + p`` is particle p of candidate c.
+"""
+
+
+ValueFn = Callable[[State], jax.Array]
+"""``value_fn(states) -> (N,)``: a value estimate for a batch of StepFn states, e.g. a
+learned value function bootstrapping a planner's search beyond its horizon."""
+
+
+class Planner(NamedTuple):
+    """Decision-time planning: ``init(key) -> planner_state`` (e.g. CEM's warm-start
+    mean), ``plan(planner_state, step_fn, state, key) -> (action, planner_state,
+    info)``: the action to take in ``state`` (one unbatched start state of
+    ``step_fn``) after searching through ``step_fn``."""
+
+    init: Callable[[PRNGKey], State]
+    plan: Callable[[State, StepFn, State, PRNGKey], tuple[Action, State, Any]]

@@ -1,10 +1,18 @@
-"""Environments: the book's mazes and random MDPs (gymnax-compatible), plus any gymnax
-environment by name."""
+"""Environments: the book's mazes, random MDPs and a continuous-force cart-pole
+(gymnax-compatible), plus any gymnax environment by name."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from mbrl_jax.envs.control import (
+    CartPoleParams,
+    CartPoleState,
+    ContinuousCartPole,
+    cartpole_reward,
+    cartpole_termination,
+    pendulum_reward,
+)
 from mbrl_jax.envs.maze import (
     MAZES,
     Maze,
@@ -24,7 +32,14 @@ from mbrl_jax.envs.random_mdp import (
     transition_distribution,
 )
 
+#: environments of this package that are not mazes, by name
+CONTROL = {"ContinuousCartPole": ContinuousCartPole}
+
 __all__ = [
+    "CONTROL",
+    "CartPoleParams",
+    "CartPoleState",
+    "ContinuousCartPole",
     "MAZES",
     "Maze",
     "MazeParams",
@@ -32,10 +47,13 @@ __all__ = [
     "RandomMDP",
     "RandomMDPParams",
     "blocking_maze",
+    "cartpole_reward",
+    "cartpole_termination",
     "dyna_maze",
     "greedy_policy_value",
     "make",
     "parse_layout",
+    "pendulum_reward",
     "random_mdp_params",
     "scale_layout",
     "shortcut_maze",
@@ -51,11 +69,14 @@ def make(name: str, **kwargs: Any):
     if name in MAZES:
         env = MAZES[name](**kwargs)
         return env, env.default_params
+    if name in CONTROL:
+        env = CONTROL[name](**kwargs)
+        return env, env.default_params
     import gymnax
 
     if name in gymnax.registered_envs:
         return gymnax.make(name, **kwargs)
     raise ValueError(
-        f"unknown environment {name!r}; available: {sorted(MAZES)} and the gymnax "
-        f"environments {sorted(gymnax.registered_envs)}"
+        f"unknown environment {name!r}; available: {sorted(MAZES) + sorted(CONTROL)} and "
+        f"the gymnax environments {sorted(gymnax.registered_envs)}"
     )

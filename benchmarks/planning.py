@@ -1,0 +1,483 @@
+"""Benchmark: one decision-time planning call in the PETS cart-pole setting (CEM
+through a probabilistic ensemble with TSinf particles), its FLOP rate against this
+machine's large-matmul rate, and how it scales with batch, population and horizon.
+
+    python -m benchmarks.planning [--repeats 20] [--batches 1,16,256] [--batch-population 50]
+    python -m benchmarks.planning --json      # one JSON line: the batch-1 PETS call
+    python -m benchmarks.planning --quick     # tiny sizes, a smoke test
+    python -m benchmarks.planning --profile   # where the time of a call goes
+
+The PETS setting: an ensemble of 5 probabilistic members, three hidden layers of
+200 (swish), inputs obs 4 + action 1, known reward and termination (so the
+network predicts mean and log-variance of the 4-dim state change); CEM with
+horizon 15, population 500, 50 elites, 5 iterations, 20 particles, TSinf.
+The model is freshly initialized (random weights, identity normalizer): timing
+does not depend on what it has learned.
+
+The whole ``plan`` call is jitted; compile time (``lower().compile()``) is apart
+from run time; run times are the median (min, max) of ``--repeats`` calls after
+warm-ups, each blocked until ready. FLOPs are counted analytically: 2 in out per
+Dense layer per row, rows = population x particles x horizon x iterations (the
+element-wise work is left out). XLA's own ``cost_analysis`` counts each loop
+body once, not once per trip, so it is shown but not used.
+Progress goes to stderr; tables (or the JSON line) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+
+import jax
+import jax.numpy as jnp
+
+from mbrl_jax.envs.control import ContinuousCartPole, cartpole_reward, cartpole_termination
+from mbrl_jax.models.neural import ModelConfig, group_by_member, neural_model
+from mbrl_jax.planners.shooting import cem
+from mbrl_jax.results import device_description, versions
+
+OBS_SIZE = 4
+ACTION_SIZE = 1
+DATE = time.strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Sizes of one planning call (defaults: the PETS cart-pole setting)."""
+
+    population: int = 500
+    elites: int = 50
+    horizon: int = 15
+    iterations: int = 5
+    particles: int = 20
+    ensemble: int = 5
+    hidden: tuple[int, ...] = (200, 200, 200)
+
+    @property
+    def rows(self) -> int:
+        """Network rows (one model step of one particle) evaluated in one call."""
+        return self.population * self.particles * self.horizon * self.iterations
+
+
+QUICK = Setting(population=50, elites=5, horizon=5, iterations=2, particles=5, hidden=(32, 32))
+
+
+def log(*parts) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def layer_sizes(setting: Setting) -> list[tuple[int, int]]:
+    """(in, out) of every Dense layer: obs + action in, mean + logvar of obs out."""
+    widths = [OBS_SIZE + ACTION_SIZE, *setting.hidden, 2 * OBS_SIZE]
+    return list(zip(widths[:-1], widths[1:], strict=True))
+
+
+def analytic_flops(setting: Setting) -> int:
+    """Matmul FLOPs of one call: sum over layers of 2 in out, times the rows."""
+    return setting.rows * sum(2 * i * o for i, o in layer_sizes(setting))
+
+
+def build_model(setting: Setting):
+    """The PETS ensemble for the continuous cart-pole, known reward and termination."""
+    space = ContinuousCartPole().action_space()
+    config = ModelConfig(ensemble_size=setting.ensemble, hidden=setting.hidden)
+    return neural_model(
+        OBS_SIZE, space, config, reward_fn=cartpole_reward, termination_fn=cartpole_termination
+    )
+
+
+def build_call(setting: Setting, batch: int | None = None, seed: int = 0):
+    """The jittable planning call ``fn(model_state, planner_state, obs, key)`` and
+    its arguments; with ``batch``, ``plan`` is vmapped over B start states, planner
+    states and keys (one model shared)."""
+    model = build_model(setting)
+    planner = cem(
+        ContinuousCartPole().action_space(),
+        setting.horizon,
+        setting.population,
+        setting.elites,
+        setting.iterations,
+        particles=setting.particles,
+    )
+    k_model, k_plan, k_obs, k_call = jax.random.split(jax.random.PRNGKey(seed), 4)
+
+    def one(model_state, planner_state, obs, key):
+        return planner.plan(planner_state, model.step_fn(model_state, "tsinf"), obs, key)
+
+    model_state = model.init(k_model)
+    if batch is None:
+        obs = jax.random.uniform(k_obs, (OBS_SIZE,), minval=-0.05, maxval=0.05)
+        return one, (model_state, planner.init(k_plan), obs, k_call)
+    obs = jax.random.uniform(k_obs, (batch, OBS_SIZE), minval=-0.05, maxval=0.05)
+    planner_states = jax.vmap(planner.init)(jax.random.split(k_plan, batch))
+    fn = jax.vmap(one, in_axes=(None, 0, 0, 0))
+    return fn, (model_state, planner_states, obs, jax.random.split(k_call, batch))
+
+
+def compile_fn(fn: Callable, args: tuple):
+    """(compiled, seconds to lower and compile)."""
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    return compiled, time.perf_counter() - start
+
+
+def time_calls(compiled, args: tuple, repeats: int, warmups: int) -> dict:
+    """Median, min and max seconds of ``repeats`` blocked calls after ``warmups``."""
+    for _ in range(warmups):
+        jax.block_until_ready(compiled(*args))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        times.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)}
+
+
+def xla_flops(compiled) -> float | None:
+    """XLA's own FLOP estimate of a compiled call, if the backend gives one."""
+    try:
+        cost = compiled.cost_analysis()
+    except Exception:  # noqa: BLE001 - not every backend implements it
+        return None
+    if isinstance(cost, list | tuple):
+        cost = cost[0] if cost else None
+    return None if not cost or "flops" not in cost else float(cost["flops"])
+
+
+_MEASURED: dict[tuple, dict] = {}
+
+
+def measure_call(setting: Setting, repeats: int, warmups: int, batch: int | None = None) -> dict:
+    """Compile and time one (optionally batched) planning call; rates per call. A
+    setting already measured (e.g. the PETS call inside a scaling table) is reused."""
+    if (setting, batch) in _MEASURED:
+        return _MEASURED[setting, batch]
+    fn, args = build_call(setting, batch)
+    compiled, compile_s = compile_fn(fn, args)
+    row = {"compile_s": compile_s, **time_calls(compiled, args, repeats, warmups)}
+    envs = batch or 1
+    flops = analytic_flops(setting) * envs
+    row.update(
+        batch=envs,
+        flops=flops,
+        xla_flops=xla_flops(compiled),
+        model_steps_per_s=setting.rows * envs / row["median_s"],
+        gflops_per_s=flops / row["median_s"] / 1e9,
+    )
+    _MEASURED[setting, batch] = row
+    return row
+
+
+def matmul_rate(shape_a: tuple, shape_b: tuple, repeats: int = 7) -> float:
+    """GFLOP/s of a float32 (batched) matmul a @ b, median of ``repeats`` calls."""
+    ka, kb = jax.random.split(jax.random.PRNGKey(1))
+    a = jax.random.normal(ka, shape_a, jnp.float32)
+    b = jax.random.normal(kb, shape_b, jnp.float32)
+    compiled, _ = compile_fn(jnp.matmul, (a, b))
+    seconds = time_calls(compiled, (a, b), repeats, warmups=2)["median_s"]
+    flops = 2 * a.size * shape_b[-1]
+    return flops / seconds / 1e9
+
+
+def machine_rates(setting: Setting, quick: bool = False) -> dict:
+    """Large square matmul and the model's own layer shape (E, rows per member, 200)."""
+    n = 512 if quick else 2048
+    width = setting.hidden[0]
+    per_member = setting.population * setting.particles // setting.ensemble
+    e = setting.ensemble
+    return {
+        "matmul": f"{n}x{n} @ {n}x{n}",
+        "matmul_gflops_per_s": matmul_rate((n, n), (n, n)),
+        "layer_matmul": f"{e} x ({per_member}x{width} @ {width}x{width})",
+        "layer_gflops_per_s": matmul_rate((e, per_member, width), (e, width, width)),
+    }
+
+
+def md_row(*cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def settings_dict(setting: Setting) -> dict:
+    out = asdict(setting)
+    out["hidden"] = list(setting.hidden)
+    out.update(propagation="tsinf", obs_size=OBS_SIZE, action_size=ACTION_SIZE)
+    return out
+
+
+def json_record(setting: Setting, row: dict, rates: dict) -> dict:
+    """The single-call record compared across implementations on one machine."""
+    return {
+        "benchmark": "pets_cartpole_cem_call",
+        **{k: row[k] for k in ("median_s", "min_s", "max_s", "compile_s", "model_steps_per_s")},
+        "gflops_per_s": row["gflops_per_s"],
+        "flops": row["flops"],
+        "flops_counted": "analytic matmul FLOPs: 2*in*out per Dense layer per row",
+        "xla_flops": row["xla_flops"],
+        "matmul_gflops_per_s": rates["matmul_gflops_per_s"],
+        "matmul": rates["matmul"],
+        "fraction_of_matmul": row["gflops_per_s"] / rates["matmul_gflops_per_s"],
+        "settings": settings_dict(setting),
+        "device": device_description(),
+        "versions": versions(),
+        "date": DATE,
+    }
+
+
+def print_single(setting: Setting, row: dict, rates: dict, repeats: int) -> None:
+    """The batch-1 call, FLOPs and the machine's matmul rates."""
+    print(f"## One planning call (batch 1), {repeats} calls\n")
+    print(
+        f"Rows per call {setting.rows:,} (population x particles x horizon x iterations); "
+        f"analytic FLOPs {row['flops'] / 1e9:.1f} G; XLA cost_analysis "
+        f"{(row['xla_flops'] or 0) / 1e9:.2f} G (loop bodies counted once).\n"
+    )
+    print("| compile s | median s | min s | max s | model steps/s | GFLOP/s | of matmul |")
+    print("|---|---|---|---|---|---|---|")
+    fraction = row["gflops_per_s"] / rates["matmul_gflops_per_s"]
+    print(
+        md_row(
+            f"{row['compile_s']:.2f}",
+            f"{row['median_s']:.3f}",
+            f"{row['min_s']:.3f}",
+            f"{row['max_s']:.3f}",
+            f"{row['model_steps_per_s']:,.0f}",
+            f"{row['gflops_per_s']:.1f}",
+            f"{fraction:.0%}",
+        )
+    )
+    print(
+        f"\nfloat32 matmul: {rates['matmul']} {rates['matmul_gflops_per_s']:.1f} GFLOP/s; "
+        f"{rates['layer_matmul']} {rates['layer_gflops_per_s']:.1f} GFLOP/s.\n"
+    )
+
+
+def batch_table(setting: Setting, batches: list[int], single: dict, repeats: int) -> list:
+    """Planning B environments in one vmapped call against B single calls."""
+    rows = []
+    print(f"### population {setting.population}\n")
+    print("| B | compile s | s per call (median) | ms per env | vs B single calls | GFLOP/s |")
+    print("|---|---|---|---|---|---|")
+    for b in batches:
+        log(f"batch {b}, population {setting.population}")
+        row = single if b == 1 and single else measure_call(setting, repeats_for(b, repeats), 1, b)
+        ratio = row["median_s"] / (b * single["median_s"])
+        rows.append({**row, "population": setting.population, "ratio_to_b_singles": ratio})
+        print(
+            md_row(
+                b,
+                f"{row['compile_s']:.2f}",
+                f"{row['median_s']:.3f}",
+                f"{1e3 * row['median_s'] / b:.1f}",
+                f"{ratio:.2f}",
+                f"{row['gflops_per_s']:.1f}",
+            ),
+            flush=True,
+        )
+    print()
+    return rows
+
+
+def repeats_for(batch: int, repeats: int) -> int:
+    """Fewer repeats for big batches (median of 3)."""
+    return repeats if batch < 16 else min(repeats, 3)
+
+
+def scaling_table(base: Setting, field: str, values: list[int], repeats: int) -> list:
+    """Batch-1 call time and model steps/s as one setting varies."""
+    print(f"| {field} | compile s | median s | model steps/s | GFLOP/s |")
+    print("|---|---|---|---|---|")
+    rows = []
+    for value in values:
+        setting = replace(base, **{field: value, "elites": min(base.elites, value)})
+        log(f"{field} {value}")
+        row = measure_call(setting, repeats, warmups=2)
+        rows.append({field: value, **row})
+        print(
+            md_row(
+                value,
+                f"{row['compile_s']:.2f}",
+                f"{row['median_s']:.3f}",
+                f"{row['model_steps_per_s']:,.0f}",
+                f"{row['gflops_per_s']:.1f}",
+            ),
+            flush=True,
+        )
+    print()
+    return rows
+
+
+def time_fn(fn: Callable, *args, repeats: int = 10) -> float:
+    """Median seconds of a jitted ``fn(*args)`` after compiling and one warm-up."""
+    compiled, _ = compile_fn(fn, args)
+    return time_calls(compiled, args, repeats, warmups=1)["median_s"]
+
+
+def network_parts(setting: Setting, repeats: int) -> dict[str, float]:
+    """Seconds of one model step over all population x particles rows, and of its
+    pieces (each jitted alone, so XLA cannot fuse across them)."""
+    model = build_model(setting)
+    model_state = model.init(jax.random.PRNGKey(0))
+    n, e = setting.population * setting.particles, setting.ensemble
+    k_obs, k_act, k_noise = jax.random.split(jax.random.PRNGKey(2), 3)
+    obs = jax.random.normal(k_obs, (n, OBS_SIZE))
+    action = jax.random.uniform(k_act, (n, ACTION_SIZE), minval=-1.0, maxval=1.0)
+    params = model_state.params
+    x = group_by_member(jnp.concatenate([obs, action], -1), e)
+    layers = params["params"]
+    kernels = [layers[f"Dense_{i}"]["kernel"] for i in range(len(setting.hidden) + 1)]
+    hidden = jax.random.normal(k_obs, (e, n // e, setting.hidden[0]))
+    layers_n = len(setting.hidden)
+
+    def matmuls_only(x, kernels):
+        for kernel in kernels:
+            x = jnp.einsum("emi,eio->emo", x, kernel)
+        return x
+
+    def activations(act):
+        def apply(h):
+            for _ in setting.hidden:
+                h = act(h)
+            return h
+
+        return apply
+
+    def timed(fn, *args):
+        return time_fn(fn, *args, repeats=repeats)
+
+    return {
+        "model step: predict tsinf (network, noise, task fns)": timed(
+            lambda s, o, a, k: model.predict(s, o, a, k, "tsinf"), model_state, obs, action, k_noise
+        ),
+        "network forward, members batched (vmap, as predict)": timed(
+            jax.vmap(model.network.apply), params, x
+        ),
+        "network forward, members one by one (lax.map)": timed(
+            lambda p, v: jax.lax.map(lambda a: model.network.apply(*a), (p, v)), params, x
+        ),
+        "matmuls only (batched einsum, no bias/activation)": timed(matmuls_only, x, kernels),
+        f"{layers_n} swish, jax.nn.silu": timed(activations(jax.nn.silu), hidden),
+        f"{layers_n} swish, x * sigmoid(x)": timed(activations(lambda v: v * jax.nn.sigmoid(v)), hidden),
+        f"{layers_n} swish, x / (1 + exp(-x))": timed(activations(lambda v: v / (1 + jnp.exp(-v))), hidden),
+        f"{layers_n} relu (for scale)": timed(activations(jax.nn.relu), hidden),
+        "normal noise (N, 4), threefry": timed(
+            lambda k: jax.random.normal(k, (n, OBS_SIZE)), k_noise
+        ),
+    }
+
+
+def cem_parts(setting: Setting, repeats: int) -> dict[str, float]:
+    """Seconds of the once-per-iteration CEM work: sampling, top-k, refit and the
+    repeat of sequences over particles."""
+    shape = (setting.population, setting.horizon, ACTION_SIZE)
+
+    def sample_and_refit(key, returns):
+        noise = jax.random.truncated_normal(key, -2.0, 2.0, shape)
+        sequences = jnp.clip(noise * 0.5, -1.0, 1.0)
+        _, top = jax.lax.top_k(returns, setting.elites)
+        elite = sequences[top]
+        actions = jnp.repeat(sequences, setting.particles, axis=0)
+        return jnp.mean(elite, 0), jnp.std(elite, 0), actions
+
+    key = jax.random.PRNGKey(3)
+    returns = jax.random.normal(key, (setting.population,))
+    return {
+        "CEM iteration: truncated normal, top_k, refit, repeat": time_fn(
+            sample_and_refit, key, returns, repeats=repeats
+        )
+    }
+
+
+def profile_parts(setting: Setting, repeats: int) -> list[dict]:
+    """Each part: seconds once and how many times one planning call does it."""
+    log("profile")
+    steps = setting.horizon * setting.iterations
+    rows = [
+        {"part": k, "s": v, "per_call": steps} for k, v in network_parts(setting, repeats).items()
+    ]
+    rows += [
+        {"part": k, "s": v, "per_call": setting.iterations}
+        for k, v in cem_parts(setting, repeats).items()
+    ]
+    return rows
+
+
+def print_profile(rows: list[dict]) -> None:
+    print("## Where the time of a call goes (parts jitted and timed alone, batch 1)\n")
+    print("| part | ms once | times per call | ms per call |")
+    print("|---|---|---|---|")
+    for row in rows:
+        once = 1e3 * row["s"]
+        print(md_row(row["part"], f"{once:.2f}", row["per_call"], f"{once * row['per_call']:.1f}"))
+    print()
+
+
+def ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v]
+
+
+def parse_args(argv: list[str] | None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20, help="timed calls at batch 1")
+    parser.add_argument("--warmups", type=int, default=3)
+    parser.add_argument("--batches", default="1,16,256")
+    parser.add_argument(
+        "--full-batches", default="1,16", help="batch sizes run at the full population"
+    )
+    parser.add_argument("--batch-population", type=int, default=50)
+    parser.add_argument("--populations", default="100,250,500,1000")
+    parser.add_argument("--horizons", default="5,15,30")
+    parser.add_argument("--json", action="store_true", help="only the batch-1 call, one line")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    parser.add_argument("--profile", action="store_true", help="time the parts of a call")
+    parser.add_argument(
+        "--no-scaling", action="store_true", help="skip the batch, population, horizon tables"
+    )
+    return parser.parse_args(argv)
+
+
+def run_tables(args, setting: Setting, single: dict, rates: dict) -> None:
+    """Batch scaling, then population and horizon scaling."""
+    print("## Batch of environments planned in one call (vmap over plan)\n")
+    small = replace(setting, population=args.batch_population)
+    small = replace(small, elites=min(setting.elites, max(1, args.batch_population // 10)))
+    small_single = measure_call(small, args.repeats, args.warmups)
+    batch_table(small, ints(args.batches), small_single, args.repeats)
+    batch_table(setting, ints(args.full_batches), single, args.repeats)
+    print("## Scaling with population (batch 1)\n")
+    scaling_table(setting, "population", ints(args.populations), max(3, args.repeats // 4))
+    print("## Scaling with horizon (batch 1)\n")
+    scaling_table(setting, "horizon", ints(args.horizons), max(3, args.repeats // 4))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    setting = Setting()
+    if args.quick:
+        setting = QUICK
+        args.repeats, args.warmups = min(args.repeats, 5), 1
+        args.batches, args.full_batches, args.batch_population = "1,4", "1", 20
+        args.populations, args.horizons = "25,50", "3,5"
+    log(f"device: {device_description()}")
+    log("batch-1 call")
+    single = measure_call(setting, args.repeats, args.warmups)
+    log("matmul rates")
+    rates = machine_rates(setting, quick=args.quick)
+    if args.json:
+        print(json.dumps(json_record(setting, single, rates)))
+        return
+    print(f"device: {device_description()}; versions: {versions()}; {DATE}\n")
+    print(f"settings: {settings_dict(setting)}\n")
+    print_single(setting, single, rates, args.repeats)
+    if not args.no_scaling:
+        run_tables(args, setting, single, rates)
+    if args.profile:
+        print_profile(profile_parts(setting, args.repeats))
+
+
+if __name__ == "__main__":
+    main()
