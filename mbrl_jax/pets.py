@@ -87,13 +87,8 @@ def make_pets(
         return jax.lax.scan(step, init, jax.random.split(k_steps, trial_length))[1]
 
     def store_and_fit(model_state: NeuralModelState, transitions, stored, key):
-        def add(i, state):
-            one = jax.tree.map(lambda x: x[i], transitions)
-            new = model.update(state, one, jax.random.fold_in(key, i))
-            return jax.tree.map(lambda n, o: jnp.where(stored[i], n, o), new, state)
-
-        model_state = jax.lax.fori_loop(0, trial_length, add, model_state)
-        return model.fit(model_state, jax.random.fold_in(key, trial_length))
+        model_state = model.add_batch(model_state, transitions, stored)
+        return model.fit(model_state, key)
 
     def play(model_state, policy, policy_state, key, restart=False):
         k_episode, k_fit = jax.random.split(key)

@@ -87,3 +87,35 @@ def test_readme_example_runs():
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["metrics"].episode_length.shape == (20, 50)
+
+
+def test_pets_experiment_writes_the_contract_at_toy_size(tmp_path):
+    from mbrl_jax.results import write_result
+
+    result = load("pets-cartpole").run(
+        runs=2, progress=False, trials=1, population=8, elites=2, iterations=1,
+        particles=2, hidden=(8,), trial_length=20, max_epochs=2,
+    )  # fmt: skip
+    paths = write_result(result, tmp_path)
+    assert CONTRACT_KEYS <= set(json.loads(paths["json"].read_text()))
+    assert list(result["curves"]) == ["PETS"] and result["curves"]["PETS"]["x"] == [0.0, 1.0]
+    assert result["params"]["preset"] == "cpu" and result["params"]["population"] == 8
+    returns = np.asarray(result["returns_per_seed"])
+    assert returns.shape == (2, 2) and np.all((returns >= 1) & (returns <= 20))
+    assert result["curves"]["PETS"]["y"][1] == pytest.approx(returns[:, 1].mean())
+
+
+def test_unknown_preset_is_a_clear_error(capsys):
+    assert main(["run", "pets-cartpole", "--preset", "gpu"]) == 2
+    assert "unknown --preset 'gpu'; available: cpu, paper" in capsys.readouterr().err
+    assert main(["run", "dyna-maze", "--preset", "paper"]) == 2
+    assert "dyna-maze has no presets" in capsys.readouterr().err
+
+
+def test_planners_on_the_true_model_beat_random_shooting():
+    result = load("mpc-true-model").run(
+        runs=4, progress=False, budgets=(64,), horizon=15, steps=100
+    )
+    y = {label: c["y"][0] for label, c in result["curves"].items()}
+    assert set(y) == {"random shooting", "CEM", "MPPI"}
+    assert y["CEM"] > y["random shooting"] and y["MPPI"] > y["random shooting"]
