@@ -1,11 +1,13 @@
-"""Decision-time planning with a perfect model: random shooting vs CEM vs MPPI on
+"""Decision-time planning with a perfect model: random shooting vs CEM vs MPPI vs iCEM on
 gymnax ``Pendulum-v1`` (swing-up), return against the planning budget.
 
 Every planner searches through the environment's own dynamics
 (:func:`mbrl_jax.planners.env_step_fn`), the upper bound of model-based planning.
 The budget is the number of action sequences rolled out per decision: random
 shooting draws all of them at once; CEM and MPPI spend it over ``iterations``
-rounds of ``budget / iterations`` sequences. Each (planner, budget) pair is one
+rounds of ``budget / iterations`` sequences; iCEM starts from a larger population
+that shrinks each round (decay 1.25) so that the rounds add up to about the same
+budget. Each (planner, budget) pair is one
 compiled call of ``runs`` vmapped 200-step episodes; run i uses
 ``jax.random.key(seed + i)`` for every pair, so all planners start from the same
 states.
@@ -20,23 +22,28 @@ import numpy as np
 from tqdm import tqdm
 
 from experiments.dyna_maze import seed_keys
-from mbrl_jax.planners import cem, env_step_fn, mppi, random_shooting
+from mbrl_jax.planners import cem, env_step_fn, icem, mppi, random_shooting
 from mbrl_jax.results import compile_and_run, curve, format_table, make_result
 from mbrl_jax.types import Planner
 from mbrl_jax.validation import check_count
 
 NAME = "mpc-true-model"
-DESCRIPTION = "Random shooting vs CEM vs MPPI through the true Pendulum-v1: return vs budget"
+DESCRIPTION = "Random shooting vs CEM, MPPI, iCEM through the true Pendulum-v1: return vs budget"
+PLANNERS = ("random shooting", "CEM", "MPPI", "iCEM")
+DECAY = 1.25
 BUDGETS = (16, 64, 256, 1024)
 
 
 def make_planners(space, budget: int, horizon: int, iterations: int) -> dict[str, Planner]:
     """The three planners at one budget (sequences rolled out per decision)."""
     population = max(budget // iterations, 2)
+    # iCEM's rounds shrink as N / decay^i; its first round is sized to spend the budget.
+    first = max(int(budget / sum(DECAY**-i for i in range(iterations))), 2)
     return {
         "random shooting": random_shooting(space, horizon, budget),
         "CEM": cem(space, horizon, population, max(population // 10, 2), iterations),
         "MPPI": mppi(space, horizon, population, temperature=1.0, iterations=iterations),
+        "iCEM": icem(space, horizon, first, max(first // 10, 1), iterations, decay=DECAY),
     }
 
 
@@ -83,7 +90,7 @@ def run(
     seeds, keys = seed_keys(seed, runs)
     returns: dict[str, list[np.ndarray]] = {}
     compile_s = run_s = 0.0
-    pairs = [(b, label) for b in budgets for label in ("random shooting", "CEM", "MPPI")]
+    pairs = [(b, label) for b in budgets for label in PLANNERS]
     for budget, label in tqdm(pairs, desc=NAME, unit="group", disable=not progress):
         planner = make_planners(space, budget, horizon, iterations)[label]
         episode = make_episode(env, env_params, planner, steps)

@@ -117,5 +117,5 @@ def test_planners_on_the_true_model_beat_random_shooting():
         runs=4, progress=False, budgets=(64,), horizon=15, steps=100
     )
     y = {label: c["y"][0] for label, c in result["curves"].items()}
-    assert set(y) == {"random shooting", "CEM", "MPPI"}
-    assert y["CEM"] > y["random shooting"] and y["MPPI"] > y["random shooting"]
+    assert set(y) == {"random shooting", "CEM", "MPPI", "iCEM"}
+    assert min(y["CEM"], y["MPPI"], y["iCEM"]) > y["random shooting"]

@@ -12,8 +12,10 @@ from mbrl_jax.planners import (
     action_bounds,
     categorical_cem,
     cem,
+    colored_noise,
     env_step_fn,
     evaluate_sequences,
+    icem,
     mpc,
     mppi,
     mppi_weights,
@@ -70,6 +72,36 @@ def test_mppi_approaches_the_optimum_of_a_quadratic_cost():
     # zero plan it started from (return -1.24).
     np.testing.assert_allclose(info.plan, TARGET, atol=0.1)
     assert -float(jnp.sum((info.plan - TARGET) ** 2)) > -0.02
+
+
+def lag_one_correlation(noise: np.ndarray) -> float:
+    return float(
+        np.mean(
+            [np.corrcoef(noise[:, t], noise[:, t + 1])[0, 1] for t in range(noise.shape[1] - 1)]
+        )
+    )
+
+
+@pytest.mark.parametrize("horizon", [15, 16])
+def test_colored_noise_has_unit_variance_and_the_asked_correlation(horizon):
+    white = np.asarray(colored_noise(jax.random.key(0), 0.0, (20000, horizon, 1)))[..., 0]
+    red = np.asarray(colored_noise(jax.random.key(1), 2.0, (20000, horizon, 1)))[..., 0]
+    np.testing.assert_allclose(white.var(axis=0), 1.0, atol=0.05)
+    np.testing.assert_allclose(red.var(axis=0), 1.0, atol=0.05)
+    assert abs(lag_one_correlation(white)) < 0.05  # beta = 0: white
+    assert lag_one_correlation(red) > 0.6  # beta = 2: strongly correlated in time
+
+
+def test_icem_finds_the_optimum_of_a_quadratic_cost_and_carries_elites():
+    planner = icem(BOX, horizon=3, population=200, elites=20, iterations=6, beta=0.5)
+    action, planner_state, info = plan_once(planner, quadratic_step, jnp.int32(0))
+    np.testing.assert_allclose(info.best_sequence, TARGET, atol=0.05)
+    np.testing.assert_array_equal(action, info.best_sequence[0])
+    assert planner_state.elites.shape == (6, 3, 2)  # 30% of 20 elites, shifted
+    # Shifted by one step, the freed last step filled with the final mean's last action.
+    np.testing.assert_array_equal(
+        planner_state.elites[:, -1], jnp.broadcast_to(planner_state.mean[-1], (6, 2))
+    )
 
 
 def test_random_shooting_takes_the_best_sequence_it_drew():
@@ -134,6 +166,14 @@ def test_cem_with_the_true_model_balances_the_cartpole(cartpole):
         cartpole, random_shooting(cartpole.action_space(), horizon=1, population=1), 200
     )(jax.random.split(jax.random.key(0), 8))
     assert float(jnp.mean(random_returns)) < 60  # a random force drops the pole fast
+
+
+def test_icem_with_the_true_model_balances_the_cartpole(cartpole):
+    planner = icem(cartpole.action_space(), horizon=15, population=64, elites=8, iterations=3)
+    returns = true_model_episode(cartpole, planner, 200)(jax.random.split(jax.random.key(0), 3))
+    # iCEM acts on the best sequence; with reward 1 per step many sequences tie, and
+    # the first of them may let the cart drift off the track late in the episode.
+    assert float(jnp.min(returns)) >= 150 and float(jnp.mean(returns)) >= 190
 
 
 def test_categorical_cem_balances_gymnax_cartpole():
@@ -202,6 +242,9 @@ def test_mpc_agent_runs_in_the_training_loop_and_keeps_its_warm_start(cartpole):
         (lambda: random_shooting(BOX, 3, 0), "population must be"),
         (lambda: random_shooting(BOX, 3, 5, particles=0), "particles must be"),
         (lambda: categorical_cem(0, 3, 5, 2, 2), "num_actions must be"),
+        (lambda: icem(BOX, 3, 5, 2, 2, keep_fraction=1.5), "keep_fraction must be in"),
+        (lambda: icem(BOX, 3, 5, 2, 2, decay=0.5), "decay must be in"),
+        (lambda: icem(BOX, 3, 5, 2, 2, beta=-1.0), "beta must be"),
         (lambda: categorical_cem(2, 3, 5, 6, 2), "elites \\(6\\) must not"),
     ],
 )

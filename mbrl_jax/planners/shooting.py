@@ -14,6 +14,8 @@ warm-starts the next call.
   Botev et al. 2013): a Gaussian over sequences refitted to the elites.
 - :func:`mppi`: model-predictive path integral control (Williams et al. 2017):
   Gaussian perturbations averaged with softmax weights of their returns.
+- :func:`icem`: improved CEM (Pinneri et al. 2020): colored noise, a shrinking
+  population, elites kept across iterations and calls.
 - :func:`categorical_cem`: CEM for discrete actions, a categorical distribution
   per time step refitted to the elites' action frequencies.
 """
@@ -346,5 +348,116 @@ def categorical_cem(
         info = PlanInfo(best[0], best[1], jnp.argmax(probs, axis=-1).astype(jnp.int32))
         warm = 0.5 * shift(probs, uniform) + 0.5 * uniform
         return best[1][0], CategoricalPlanState(warm), info
+
+    return Planner(init, plan)
+
+
+def colored_noise(key: PRNGKey, beta: Any, shape: tuple[int, ...]) -> jax.Array:
+    """Gaussian noise correlated along axis 1 (time) with power spectral density
+    proportional to 1 / f^beta (Pinneri et al. 2020): beta = 0 is white noise,
+    larger beta gives smoother sequences. Unit variance per entry.
+
+    Drawn in the frequency domain: complex Gaussian amplitudes scaled by
+    f^(-beta / 2) (the zero frequency takes the lowest nonzero one's scale), then
+    an inverse real FFT, normalized so that every entry has variance 1.
+    """
+    horizon = shape[1]
+    freqs = jnp.fft.rfftfreq(horizon)
+    freqs = freqs.at[0].set(freqs[1] if horizon > 1 else 1.0)
+    scale = freqs ** (-jnp.asarray(beta, jnp.float32) / 2)
+    freq_shape = (shape[0], freqs.shape[0], *shape[2:])
+    k_re, k_im = jax.random.split(key)
+    spectrum = jax.random.normal(k_re, freq_shape) + 1j * jax.random.normal(k_im, freq_shape)
+    spectrum = spectrum * jnp.reshape(scale, (1, -1) + (1,) * (len(shape) - 2))
+    noise = jnp.fft.irfft(spectrum, n=horizon, axis=1)
+    # Every entry of the inverse FFT has the same variance, sum_k w_k scale_k^2 / H^2:
+    # the zero and Nyquist terms keep only their real part (w = 1); every other term
+    # appears with its conjugate, 2 Re(c e^{i theta}) (w = 4).
+    weights = jnp.full(freqs.shape, 4.0).at[0].set(1.0)
+    if horizon % 2 == 0:
+        weights = weights.at[-1].set(1.0)
+    variance = jnp.sum(weights * scale**2) / horizon**2
+    return noise / jnp.sqrt(variance)
+
+
+class ICEMState(NamedTuple):
+    mean: jax.Array  # (H, *action_shape): the warm-start mean of the next call
+    elites: jax.Array  # (kept, H, *action_shape): last call's elites, shifted
+
+
+def icem(
+    action_space: Any,
+    horizon: int,
+    population: int,
+    elites: int,
+    iterations: int,
+    *,
+    beta: Any = 2.0,
+    decay: float = 1.25,
+    keep_fraction: float = 0.3,
+    alpha: Any = 0.1,
+    particles: int = 1,
+    init_std: Any = None,
+    gamma: Any = 1.0,
+    terminal_value: ValueFn | None = None,
+    low: Any = None,
+    high: Any = None,
+) -> Planner:
+    """The improved cross-entropy method, iCEM (Pinneri et al. 2020): CEM with
+
+    - colored noise (:func:`colored_noise`, exponent ``beta``) for smoother samples;
+    - a population shrinking by ``decay`` each iteration, N_i = max(N / decay^i, 2 elites);
+    - ``keep_fraction`` of the elites carried into the next iteration, and into the
+      next call shifted by one step (the last step filled with the mean's);
+    - the mean itself evaluated in the last iteration;
+    - the first action of the best sequence evaluated taken (not the mean's).
+
+    Iteration sizes differ, so the iterations are unrolled (a static, small loop).
+    """
+    _check_common(horizon, population, particles, gamma)
+    iterations = check_count("iterations", iterations, minimum=1)
+    elites = check_count("elites", elites, minimum=1)
+    if elites > population:
+        raise ValueError(f"elites ({elites}) must not exceed population ({population})")
+    check_in_range("alpha", alpha, 0.0, 1.0)
+    check_in_range("keep_fraction", keep_fraction, 0.0, 1.0)
+    check_in_range("decay", decay, 1.0, float("inf"))
+    check_nonnegative("beta", beta)
+    bounds = action_bounds(action_space, low, high)
+    middle = (bounds.low + bounds.high) / 2
+    std0 = (bounds.high - bounds.low) / 4 if init_std is None else jnp.asarray(init_std)
+    check_in_range("init_std", jnp.min(std0), 1e-12, jnp.inf)
+    plan_shape = (horizon, *bounds.low.shape)
+    kept = int(keep_fraction * elites)
+    sizes = [max(int(population / decay**i), 2 * elites) for i in range(iterations)]
+
+    def init(key: PRNGKey) -> ICEMState:
+        mean = jnp.broadcast_to(middle, plan_shape)
+        return ICEMState(mean, jnp.broadcast_to(mean, (kept, *plan_shape)))
+
+    def plan(planner_state: ICEMState, step_fn: StepFn, state: State, key: PRNGKey):
+        mean, std = planner_state.mean, jnp.broadcast_to(std0, plan_shape)
+        carried = planner_state.elites
+        best = (jnp.array(-jnp.inf), mean)
+        for i, size in enumerate(sizes):
+            k_sample, k_eval = jax.random.split(jax.random.fold_in(key, i))
+            noise = colored_noise(k_sample, beta, (size, *plan_shape))
+            samples = [jnp.clip(mean + std * noise, bounds.low, bounds.high), carried]
+            if i == iterations - 1:
+                samples.append(mean[None])
+            sequences = jnp.concatenate(samples, axis=0)
+            returns = evaluate_sequences(
+                step_fn, state, sequences, k_eval, particles, gamma, terminal_value
+            )
+            _, top = jax.lax.top_k(returns, elites)
+            elite = sequences[top]
+            mean = alpha * mean + (1 - alpha) * jnp.mean(elite, axis=0)
+            std = alpha * std + (1 - alpha) * jnp.std(elite, axis=0)
+            carried = elite[:kept]
+            best = _best(sequences, returns, best)
+        next_state = ICEMState(
+            shift(mean, mean[-1]), jax.vmap(lambda e: shift(e, mean[-1]))(carried)
+        )
+        return best[1][0], next_state, PlanInfo(best[0], best[1], mean)
 
     return Planner(init, plan)
