@@ -5,7 +5,8 @@ machine's large-matmul rate, and how it scales with batch, population and horizo
     python -m benchmarks.planning [--repeats 20] [--batches 1,16,256] [--batch-population 50]
     python -m benchmarks.planning --json      # one JSON line: the batch-1 PETS call
     python -m benchmarks.planning --quick     # tiny sizes, a smoke test
-    python -m benchmarks.planning --profile   # where the time of a call goes
+    python -m benchmarks.planning --profile   # also: where the time of a call goes
+    python -m benchmarks.planning --no-scaling  # only the batch-1 call (and --profile)
 
 The PETS setting: an ensemble of 5 probabilistic members, three hidden layers of
 200 (swish), inputs obs 4 + action 1, known reward and termination (so the
@@ -20,6 +21,10 @@ warm-ups, each blocked until ready. FLOPs are counted analytically: 2 in out per
 Dense layer per row, rows = population x particles x horizon x iterations (the
 element-wise work is left out). XLA's own ``cost_analysis`` counts each loop
 body once, not once per trip, so it is shown but not used.
+``--profile`` times the parts of a call jitted alone (network, matmuls, swish
+variants, noise, CEM bookkeeping) and the whole call with sketched changes to the
+model step, interleaved with the library's. The 1-minute load average is printed
+(and put in the JSON): other processes on the machine make the timings noisy.
 Progress goes to stderr; tables (or the JSON line) to stdout.
 """
 
@@ -27,18 +32,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 
 from mbrl_jax.envs.control import ContinuousCartPole, cartpole_reward, cartpole_termination
-from mbrl_jax.models.neural import ModelConfig, group_by_member, neural_model
-from mbrl_jax.planners.shooting import cem
+from mbrl_jax.models.neural import ModelConfig, group_by_member, neural_model, ungroup
+from mbrl_jax.planners import cem, plan_batch
 from mbrl_jax.results import device_description, versions
 
 OBS_SIZE = 4
@@ -91,12 +98,9 @@ def build_model(setting: Setting):
     )
 
 
-def build_call(setting: Setting, batch: int | None = None, seed: int = 0):
-    """The jittable planning call ``fn(model_state, planner_state, obs, key)`` and
-    its arguments; with ``batch``, ``plan`` is vmapped over B start states, planner
-    states and keys (one model shared)."""
-    model = build_model(setting)
-    planner = cem(
+def build_planner(setting: Setting):
+    """CEM over the continuous cart-pole's actions at ``setting``'s sizes."""
+    return cem(
         ContinuousCartPole().action_space(),
         setting.horizon,
         setting.population,
@@ -104,10 +108,23 @@ def build_call(setting: Setting, batch: int | None = None, seed: int = 0):
         setting.iterations,
         particles=setting.particles,
     )
+
+
+def build_call(setting: Setting, batch: int | None = None, seed: int = 0, chunk: int | None = None):
+    """The jittable planning call ``fn(model_state, planner_state, obs, key)`` and
+    its arguments; with ``batch``, B start states, planner states and keys planned
+    in one call by :func:`mbrl_jax.planners.plan_batch` (one model shared), all
+    vmapped at once or ``chunk`` environments at a time."""
+    model = build_model(setting)
+    planner = build_planner(setting)
     k_model, k_plan, k_obs, k_call = jax.random.split(jax.random.PRNGKey(seed), 4)
 
     def one(model_state, planner_state, obs, key):
         return planner.plan(planner_state, model.step_fn(model_state, "tsinf"), obs, key)
+
+    def many(model_state, planner_states, obs, keys):
+        step_fn = model.step_fn(model_state, "tsinf")
+        return plan_batch(planner, planner_states, step_fn, obs, keys, chunk=chunk)
 
     model_state = model.init(k_model)
     if batch is None:
@@ -115,8 +132,7 @@ def build_call(setting: Setting, batch: int | None = None, seed: int = 0):
         return one, (model_state, planner.init(k_plan), obs, k_call)
     obs = jax.random.uniform(k_obs, (batch, OBS_SIZE), minval=-0.05, maxval=0.05)
     planner_states = jax.vmap(planner.init)(jax.random.split(k_plan, batch))
-    fn = jax.vmap(one, in_axes=(None, 0, 0, 0))
-    return fn, (model_state, planner_states, obs, jax.random.split(k_call, batch))
+    return many, (model_state, planner_states, obs, jax.random.split(k_call, batch))
 
 
 def compile_fn(fn: Callable, args: tuple):
@@ -152,12 +168,18 @@ def xla_flops(compiled) -> float | None:
 _MEASURED: dict[tuple, dict] = {}
 
 
-def measure_call(setting: Setting, repeats: int, warmups: int, batch: int | None = None) -> dict:
+def measure_call(
+    setting: Setting,
+    repeats: int,
+    warmups: int,
+    batch: int | None = None,
+    chunk: int | None = None,
+) -> dict:
     """Compile and time one (optionally batched) planning call; rates per call. A
     setting already measured (e.g. the PETS call inside a scaling table) is reused."""
-    if (setting, batch) in _MEASURED:
-        return _MEASURED[setting, batch]
-    fn, args = build_call(setting, batch)
+    if (setting, batch, chunk) in _MEASURED:
+        return _MEASURED[setting, batch, chunk]
+    fn, args = build_call(setting, batch, chunk=chunk)
     compiled, compile_s = compile_fn(fn, args)
     row = {"compile_s": compile_s, **time_calls(compiled, args, repeats, warmups)}
     envs = batch or 1
@@ -169,7 +191,7 @@ def measure_call(setting: Setting, repeats: int, warmups: int, batch: int | None
         model_steps_per_s=setting.rows * envs / row["median_s"],
         gflops_per_s=flops / row["median_s"] / 1e9,
     )
-    _MEASURED[setting, batch] = row
+    _MEASURED[setting, batch, chunk] = row
     return row
 
 
@@ -198,6 +220,12 @@ def machine_rates(setting: Setting, quick: bool = False) -> dict:
     }
 
 
+def load() -> float:
+    """The 1-minute load average (other processes make the timings noisy). Taken at
+    the start it shows what else ran; later it includes this process (up to 2)."""
+    return os.getloadavg()[0]
+
+
 def md_row(*cells) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
@@ -209,7 +237,7 @@ def settings_dict(setting: Setting) -> dict:
     return out
 
 
-def json_record(setting: Setting, row: dict, rates: dict) -> dict:
+def json_record(setting: Setting, row: dict, rates: dict, load_start: float) -> dict:
     """The single-call record compared across implementations on one machine."""
     return {
         "benchmark": "pets_cartpole_cem_call",
@@ -221,20 +249,34 @@ def json_record(setting: Setting, row: dict, rates: dict) -> dict:
         "matmul_gflops_per_s": rates["matmul_gflops_per_s"],
         "matmul": rates["matmul"],
         "fraction_of_matmul": row["gflops_per_s"] / rates["matmul_gflops_per_s"],
-        "settings": settings_dict(setting),
+        "layer_matmul": rates["layer_matmul"],
+        "layer_gflops_per_s": rates["layer_gflops_per_s"],
+        "settings": {**settings_dict(setting), "batch": 1},
         "device": device_description(),
         "versions": versions(),
         "date": DATE,
+        "load_1min_start": load_start,
+        "load_1min_end": load(),
     }
 
 
 def print_single(setting: Setting, row: dict, rates: dict, repeats: int) -> None:
     """The batch-1 call, FLOPs and the machine's matmul rates."""
     print(f"## One planning call (batch 1), {repeats} calls\n")
+    steps = setting.horizon * setting.iterations
+    xla = row["xla_flops"]
+    xla_text = (
+        "not available"
+        if not xla
+        else (
+            f"{xla / 1e9:.2f} G, x {steps} loop trips = {xla * steps / 1e9:.1f} G "
+            "(it counts the scan bodies once)"
+        )
+    )
     print(
         f"Rows per call {setting.rows:,} (population x particles x horizon x iterations); "
-        f"analytic FLOPs {row['flops'] / 1e9:.1f} G; XLA cost_analysis "
-        f"{(row['xla_flops'] or 0) / 1e9:.2f} G (loop bodies counted once).\n"
+        f"analytic matmul FLOPs {row['flops'] / 1e9:.1f} G (reported); "
+        f"XLA cost_analysis {xla_text}.\n"
     )
     print("| compile s | median s | min s | max s | model steps/s | GFLOP/s | of matmul |")
     print("|---|---|---|---|---|---|---|")
@@ -256,15 +298,22 @@ def print_single(setting: Setting, row: dict, rates: dict, repeats: int) -> None
     )
 
 
-def batch_table(setting: Setting, batches: list[int], single: dict, repeats: int) -> list:
-    """Planning B environments in one vmapped call against B single calls."""
+def batch_table(
+    setting: Setting, batches: list[int], single: dict, repeats: int, chunk: int | None = None
+) -> list:
+    """Planning B environments in one call against B single calls."""
     rows = []
-    print(f"### population {setting.population}\n")
+    how = "all vmapped at once" if chunk is None else f"{chunk} at a time (lax.map)"
+    print(f"### population {setting.population}, environments {how}\n")
     print("| B | compile s | s per call (median) | ms per env | vs B single calls | GFLOP/s |")
     print("|---|---|---|---|---|---|")
     for b in batches:
         log(f"batch {b}, population {setting.population}")
-        row = single if b == 1 and single else measure_call(setting, repeats_for(b, repeats), 1, b)
+        row = (
+            single
+            if b == 1 and single
+            else measure_call(setting, repeats_for(b, repeats), 1, b, chunk)
+        )
         ratio = row["median_s"] / (b * single["median_s"])
         rows.append({**row, "population": setting.population, "ratio_to_b_singles": ratio})
         print(
@@ -293,7 +342,9 @@ def scaling_table(base: Setting, field: str, values: list[int], repeats: int) ->
     print("|---|---|---|---|---|")
     rows = []
     for value in values:
-        setting = replace(base, **{field: value, "elites": min(base.elites, value)})
+        setting = replace(base, **{field: value})
+        if field == "population":
+            setting = replace(setting, elites=min(base.elites, value))
         log(f"{field} {value}")
         row = measure_call(setting, repeats, warmups=2)
         rows.append({field: value, **row})
@@ -315,6 +366,20 @@ def time_fn(fn: Callable, *args, repeats: int = 10) -> float:
     """Median seconds of a jitted ``fn(*args)`` after compiling and one warm-up."""
     compiled, _ = compile_fn(fn, args)
     return time_calls(compiled, args, repeats, warmups=1)["median_s"]
+
+
+def swish_sigmoid(x: jax.Array) -> jax.Array:
+    return x * jax.nn.sigmoid(x)
+
+
+def swish_exp(x: jax.Array) -> jax.Array:
+    return x / (1 + jnp.exp(-x))
+
+
+def swish_tanh(x: jax.Array) -> jax.Array:
+    """x sigmoid(x) through tanh, sigmoid(x) = (1 + tanh(x / 2)) / 2: the same
+    function, computed with XLA's vectorized tanh approximation."""
+    return x * (0.5 + 0.5 * jnp.tanh(0.5 * x))
 
 
 def network_parts(setting: Setting, repeats: int) -> dict[str, float]:
@@ -361,8 +426,9 @@ def network_parts(setting: Setting, repeats: int) -> dict[str, float]:
         ),
         "matmuls only (batched einsum, no bias/activation)": timed(matmuls_only, x, kernels),
         f"{layers_n} swish, jax.nn.silu": timed(activations(jax.nn.silu), hidden),
-        f"{layers_n} swish, x * sigmoid(x)": timed(activations(lambda v: v * jax.nn.sigmoid(v)), hidden),
-        f"{layers_n} swish, x / (1 + exp(-x))": timed(activations(lambda v: v / (1 + jnp.exp(-v))), hidden),
+        f"{layers_n} swish, x * sigmoid(x)": timed(activations(swish_sigmoid), hidden),
+        f"{layers_n} swish, x / (1 + exp(-x))": timed(activations(swish_exp), hidden),
+        f"{layers_n} swish, x * (0.5 + 0.5 tanh(x / 2))": timed(activations(swish_tanh), hidden),
         f"{layers_n} relu (for scale)": timed(activations(jax.nn.relu), hidden),
         "normal noise (N, 4), threefry": timed(
             lambda k: jax.random.normal(k, (n, OBS_SIZE)), k_noise
@@ -392,6 +458,64 @@ def cem_parts(setting: Setting, repeats: int) -> dict[str, float]:
     }
 
 
+def sketch_step(model, one_by_one: bool):
+    """A TSinf model step computing what ``predict`` computes (same rows to the same
+    members, same noise, same task functions; equal outputs up to rounding), a sketch of
+    changes for the profile: members run one after another (``lax.map``) when
+    ``one_by_one``, else batched (``vmap``) as ``predict`` does. The sketch's
+    ``obs + mean * out_std + out_mean`` (instead of denormalizing then slicing, which
+    let XLA fuse the noise draw, softplus bounds and layout change into one slower
+    loop) has since been adopted by ``outcome``."""
+    network, e = model.network, model.config.ensemble_size
+
+    def members(params, grouped):
+        if one_by_one:
+            return jax.lax.map(lambda a: network.apply(*a), (params, grouped))
+        return jax.vmap(network.apply)(params, grouped)
+
+    def step_fn(state):
+        norm = state.normalizer
+
+        def step(obs, action, key):
+            x = (jnp.concatenate([obs, action], -1) - norm.in_mean) / norm.in_std
+            out = members(state.params, group_by_member(x, e))
+            mean, logvar = ungroup(out.mean), ungroup(out.logvar)
+            noise = jax.random.normal(jax.random.split(key)[1], mean.shape)  # as predict
+            mean = mean + jnp.exp(0.5 * logvar) * noise
+            next_obs = obs + mean * norm.out_std + norm.out_mean
+            done = cartpole_termination(obs, action, next_obs)
+            return next_obs, cartpole_reward(obs, action, next_obs), done
+
+        return step
+
+    return step_fn
+
+
+def call_variants(setting: Setting, repeats: int) -> dict[str, float]:
+    """Median seconds of the whole batch-1 call with the library's model step and
+    with the member-by-member sketch, timed interleaved (fair under load)."""
+    model = build_model(setting)
+    planner = build_planner(setting)
+    _, args = build_call(setting)
+    steps = {
+        "whole call, library step_fn": lambda s: model.step_fn(s, "tsinf"),
+        "whole call, sketch: members batched, next obs reordered": sketch_step(model, False),
+        "whole call, sketch: members one by one, next obs reordered": sketch_step(model, True),
+    }
+    compiled = {}
+    for name, make_step in steps.items():
+        fn = partial(lambda m, p, o, k, make: planner.plan(p, make(m), o, k), make=make_step)
+        compiled[name], _ = compile_fn(fn, args)
+        jax.block_until_ready(compiled[name](*args))
+    times = {name: [] for name in compiled}
+    for _ in range(repeats):
+        for name, call in compiled.items():
+            start = time.perf_counter()
+            jax.block_until_ready(call(*args))
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def profile_parts(setting: Setting, repeats: int) -> list[dict]:
     """Each part: seconds once and how many times one planning call does it."""
     log("profile")
@@ -402,6 +526,10 @@ def profile_parts(setting: Setting, repeats: int) -> list[dict]:
     rows += [
         {"part": k, "s": v, "per_call": setting.iterations}
         for k, v in cem_parts(setting, repeats).items()
+    ]
+    rows += [
+        {"part": k, "s": v, "per_call": 1}
+        for k, v in call_variants(setting, max(3, repeats // 2)).items()
     ]
     return rows
 
@@ -429,6 +557,9 @@ def parse_args(argv: list[str] | None):
         "--full-batches", default="1,16", help="batch sizes run at the full population"
     )
     parser.add_argument("--batch-population", type=int, default=50)
+    parser.add_argument(
+        "--chunk", type=int, default=1, help="environments per vmap in the chunked full batch"
+    )
     parser.add_argument("--populations", default="100,250,500,1000")
     parser.add_argument("--horizons", default="5,15,30")
     parser.add_argument("--json", action="store_true", help="only the batch-1 call, one line")
@@ -442,12 +573,13 @@ def parse_args(argv: list[str] | None):
 
 def run_tables(args, setting: Setting, single: dict, rates: dict) -> None:
     """Batch scaling, then population and horizon scaling."""
-    print("## Batch of environments planned in one call (vmap over plan)\n")
+    print("## Batch of environments planned in one call (plan_batch)\n")
     small = replace(setting, population=args.batch_population)
     small = replace(small, elites=min(setting.elites, max(1, args.batch_population // 10)))
     small_single = measure_call(small, args.repeats, args.warmups)
     batch_table(small, ints(args.batches), small_single, args.repeats)
     batch_table(setting, ints(args.full_batches), single, args.repeats)
+    batch_table(setting, ints(args.full_batches), single, args.repeats, chunk=args.chunk)
     print("## Scaling with population (batch 1)\n")
     scaling_table(setting, "population", ints(args.populations), max(3, args.repeats // 4))
     print("## Scaling with horizon (batch 1)\n")
@@ -462,21 +594,24 @@ def main(argv: list[str] | None = None) -> None:
         args.repeats, args.warmups = min(args.repeats, 5), 1
         args.batches, args.full_batches, args.batch_population = "1,4", "1", 20
         args.populations, args.horizons = "25,50", "3,5"
-    log(f"device: {device_description()}")
+    load_start = load()
+    log(f"device: {device_description()}; load average (1 min) {load_start:.2f}")
     log("batch-1 call")
     single = measure_call(setting, args.repeats, args.warmups)
     log("matmul rates")
     rates = machine_rates(setting, quick=args.quick)
     if args.json:
-        print(json.dumps(json_record(setting, single, rates)))
+        print(json.dumps(json_record(setting, single, rates, load_start)))
         return
-    print(f"device: {device_description()}; versions: {versions()}; {DATE}\n")
+    print(f"device: {device_description()}; versions: {versions()}; {DATE}")
+    print(f"load average (1 min): {load_start:.2f} at the start, {load():.2f} after 1 call\n")
     print(f"settings: {settings_dict(setting)}\n")
     print_single(setting, single, rates, args.repeats)
     if not args.no_scaling:
         run_tables(args, setting, single, rates)
     if args.profile:
         print_profile(profile_parts(setting, args.repeats))
+    print(f"load average (1 min) at the end: {load():.2f}")
 
 
 if __name__ == "__main__":

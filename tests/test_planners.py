@@ -9,6 +9,7 @@ from gymnax.environments import spaces
 
 from mbrl_jax.envs import ContinuousCartPole
 from mbrl_jax.planners import (
+    GaussianPlanState,
     action_bounds,
     categorical_cem,
     cem,
@@ -19,6 +20,7 @@ from mbrl_jax.planners import (
     mpc,
     mppi,
     mppi_weights,
+    plan_batch,
     random_shooting,
 )
 from mbrl_jax.train import TrainConfig, make_train
@@ -121,6 +123,26 @@ def test_evaluate_sequences_averages_particles_and_stops_at_termination():
     returns = evaluate_sequences(step, jnp.float32(0.0), sequences, jax.random.key(0), 4000)
     # First sequence terminates on its third step (state 3 > 2): 3 rewards of mean 1.
     np.testing.assert_allclose(returns, [3.0, 2.0], atol=0.1)
+
+
+def test_plan_batch_equals_one_call_per_environment_vmapped_or_chunked():
+    planner = cem(BOX, horizon=3, population=50, elites=5, iterations=3)
+    starts = jnp.array([0, 1, 2, 0], jnp.int32)  # different start times, different optima
+    keys = jax.random.split(jax.random.key(4), 4)
+    states = jax.vmap(planner.init)(keys)
+    singles = [
+        planner.plan(GaussianPlanState(states.mean[i]), quadratic_step, starts[i], keys[i])
+        for i in range(4)
+    ]
+    for chunk in (None, 1, 2):
+        actions, _, info = jax.jit(
+            lambda p, s, k, c=chunk: plan_batch(planner, p, quadratic_step, s, k, chunk=c)
+        )(states, starts, keys)
+        for i, (action, _, one_info) in enumerate(singles):
+            np.testing.assert_allclose(actions[i], action, atol=1e-6)
+            np.testing.assert_allclose(info.best_return[i], one_info.best_return, atol=1e-6)
+    with pytest.raises(ValueError, match="chunk must be an integer >= 1, got 0"):
+        plan_batch(planner, states, quadratic_step, starts, keys, chunk=0)
 
 
 def test_same_key_same_plan():

@@ -647,10 +647,13 @@ def neural_model(
         mean = out.mean
         if config.probabilistic and noise:
             mean = mean + jnp.exp(0.5 * out.logvar) * jax.random.normal(key, mean.shape)
-        raw = mean * normalizer.out_std + normalizer.out_mean
-        next_obs = obs + raw[..., :obs_size]
+        # Denormalized column by column (state change, then reward): written as one
+        # denormalization followed by a slice, XLA fused it with the noise draw into
+        # one large loop that made a whole CEM call about 10% slower on a 2-core CPU.
+        std, offset = normalizer.out_std, normalizer.out_mean
+        next_obs = obs + mean[..., :obs_size] * std[:obs_size] + offset[:obs_size]
         if learn_reward:
-            reward = raw[..., obs_size]
+            reward = mean[..., obs_size] * std[obs_size] + offset[obs_size]
         else:
             reward = reward_fn(obs, action, next_obs)
         if learn_termination:

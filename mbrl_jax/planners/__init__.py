@@ -3,7 +3,7 @@ searching action sequences through any :data:`~mbrl_jax.types.StepFn`, and
 :func:`mpc`, which wraps a planner and a model as an ``Agent``."""
 
 from mbrl_jax.planners.mcts import MCTSInfo, mcts
-from mbrl_jax.planners.mpc import MPCState, mpc
+from mbrl_jax.planners.mpc import MPCState, mpc, plan_batch
 from mbrl_jax.planners.rollout import env_step_fn, repeat_state, rollout
 from mbrl_jax.planners.shooting import (
     CategoricalPlanState,
@@ -39,6 +39,7 @@ __all__ = [
     "mpc",
     "mppi",
     "mppi_weights",
+    "plan_batch",
     "random_shooting",
     "repeat_state",
     "rollout",

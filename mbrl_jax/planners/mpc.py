@@ -14,6 +14,38 @@ from typing import Any, NamedTuple
 import jax
 
 from mbrl_jax.types import Agent, Model, Planner, PRNGKey, StepFn, Transition
+from mbrl_jax.validation import check_count
+
+
+def plan_batch(
+    planner: Planner,
+    planner_states: Any,
+    step_fn: StepFn,
+    states: Any,
+    keys: jax.Array,
+    *,
+    chunk: int | None = None,
+):
+    """Plan for B environments in one call: ``planner.plan`` over a leading axis B of
+    ``planner_states``, ``states`` and ``keys``, returning (actions, planner_states,
+    infos) with that axis.
+
+    ``chunk=None`` vmaps all B at once: best while one planning call is small (it
+    fills the matmuls). With a large call (PETS: population 500 x 20 particles) the
+    activations of B calls at once leave the cache, and ``chunk=c`` runs B / c
+    sequential vmaps of c environments (``lax.map`` with ``batch_size``), so the
+    cost stays B times one call's (see benchmarks/RESULTS.md).
+    """
+
+    def one(args):
+        planner_state, state, key = args
+        return planner.plan(planner_state, step_fn, state, key)
+
+    args = (planner_states, states, keys)
+    if chunk is None:
+        return jax.vmap(one)(args)
+    chunk = check_count("chunk", chunk, minimum=1)
+    return jax.lax.map(one, args, batch_size=chunk)
 
 
 class MPCState(NamedTuple):

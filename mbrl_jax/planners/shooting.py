@@ -109,6 +109,42 @@ def _check_common(horizon: int, population: int, particles: int, gamma: Any) -> 
     check_in_range("gamma", gamma, 0.0, 1.0)
 
 
+def _check_elites(population: int, elites: int, iterations: int, alpha: Any) -> tuple[int, int]:
+    """Checked (elites, iterations) of a CEM-like planner."""
+    iterations = check_count("iterations", iterations, minimum=1)
+    elites = check_count("elites", elites, minimum=1)
+    if elites > population:
+        raise ValueError(f"elites ({elites}) must not exceed population ({population})")
+    check_in_range("alpha", alpha, 0.0, 1.0)
+    return elites, iterations
+
+
+class _GaussianSearch(NamedTuple):
+    """The fixed parts of a Gaussian search over sequences: bounds, their middle
+    (the first plan), the initial standard deviation and the plan's shape."""
+
+    bounds: Bounds
+    middle: jax.Array
+    std0: jax.Array
+    plan_shape: tuple[int, ...]
+
+
+def _gaussian_search(action_space, horizon: int, init_std, low, high) -> _GaussianSearch:
+    bounds = action_bounds(action_space, low, high)
+    std0 = (bounds.high - bounds.low) / 4 if init_std is None else jnp.asarray(init_std)
+    check_in_range("init_std", jnp.min(std0), 1e-12, jnp.inf)
+    middle = (bounds.low + bounds.high) / 2
+    return _GaussianSearch(bounds, middle, std0, (horizon, *bounds.low.shape))
+
+
+def _refit(mean: jax.Array, std: jax.Array, elite: jax.Array, alpha: Any):
+    """CEM's smoothed refit to the elites: mu <- alpha mu + (1 - alpha) mean(elites),
+    sigma <- alpha sigma + (1 - alpha) std(elites)."""
+    mean = alpha * mean + (1 - alpha) * jnp.mean(elite, axis=0)
+    std = alpha * std + (1 - alpha) * jnp.std(elite, axis=0)
+    return mean, std
+
+
 def _best(sequences: jax.Array, returns: jax.Array, best: tuple[jax.Array, jax.Array]):
     """The best (return, sequence) among those seen so far and the new ones."""
     i = jnp.argmax(returns)
@@ -182,16 +218,8 @@ def cem(
     taken.
     """
     _check_common(horizon, population, particles, gamma)
-    iterations = check_count("iterations", iterations, minimum=1)
-    elites = check_count("elites", elites, minimum=1)
-    if elites > population:
-        raise ValueError(f"elites ({elites}) must not exceed population ({population})")
-    check_in_range("alpha", alpha, 0.0, 1.0)
-    bounds = action_bounds(action_space, low, high)
-    middle = (bounds.low + bounds.high) / 2
-    std0 = (bounds.high - bounds.low) / 4 if init_std is None else jnp.asarray(init_std)
-    check_in_range("init_std", jnp.min(std0), 1e-12, jnp.inf)
-    plan_shape = (horizon, *bounds.low.shape)
+    elites, iterations = _check_elites(population, elites, iterations, alpha)
+    bounds, middle, std0, plan_shape = _gaussian_search(action_space, horizon, init_std, low, high)
 
     def init(key: PRNGKey) -> GaussianPlanState:
         return GaussianPlanState(jnp.broadcast_to(middle, plan_shape))
@@ -206,9 +234,7 @@ def cem(
                 step_fn, state, sequences, k_eval, particles, gamma, terminal_value
             )
             _, top = jax.lax.top_k(returns, elites)
-            elite = sequences[top]
-            mean = alpha * mean + (1 - alpha) * jnp.mean(elite, axis=0)
-            std = alpha * std + (1 - alpha) * jnp.std(elite, axis=0)
+            mean, std = _refit(mean, std, sequences[top], alpha)
             return (mean, std, _best(sequences, returns, best)), None
 
         std = jnp.broadcast_to(std0, plan_shape)
@@ -315,11 +341,7 @@ def categorical_cem(
     """
     num_actions = check_count("num_actions", num_actions, minimum=1)
     _check_common(horizon, population, particles, gamma)
-    iterations = check_count("iterations", iterations, minimum=1)
-    elites = check_count("elites", elites, minimum=1)
-    if elites > population:
-        raise ValueError(f"elites ({elites}) must not exceed population ({population})")
-    check_in_range("alpha", alpha, 0.0, 1.0)
+    elites, iterations = _check_elites(population, elites, iterations, alpha)
     uniform = jnp.full((num_actions,), 1.0 / num_actions)
 
     def init(key: PRNGKey) -> CategoricalPlanState:
@@ -415,19 +437,11 @@ def icem(
     Iteration sizes differ, so the iterations are unrolled (a static, small loop).
     """
     _check_common(horizon, population, particles, gamma)
-    iterations = check_count("iterations", iterations, minimum=1)
-    elites = check_count("elites", elites, minimum=1)
-    if elites > population:
-        raise ValueError(f"elites ({elites}) must not exceed population ({population})")
-    check_in_range("alpha", alpha, 0.0, 1.0)
+    elites, iterations = _check_elites(population, elites, iterations, alpha)
     check_in_range("keep_fraction", keep_fraction, 0.0, 1.0)
     check_in_range("decay", decay, 1.0, float("inf"))
     check_nonnegative("beta", beta)
-    bounds = action_bounds(action_space, low, high)
-    middle = (bounds.low + bounds.high) / 2
-    std0 = (bounds.high - bounds.low) / 4 if init_std is None else jnp.asarray(init_std)
-    check_in_range("init_std", jnp.min(std0), 1e-12, jnp.inf)
-    plan_shape = (horizon, *bounds.low.shape)
+    bounds, middle, std0, plan_shape = _gaussian_search(action_space, horizon, init_std, low, high)
     kept = int(keep_fraction * elites)
     sizes = [max(int(population / decay**i), 2 * elites) for i in range(iterations)]
 
@@ -451,8 +465,7 @@ def icem(
             )
             _, top = jax.lax.top_k(returns, elites)
             elite = sequences[top]
-            mean = alpha * mean + (1 - alpha) * jnp.mean(elite, axis=0)
-            std = alpha * std + (1 - alpha) * jnp.std(elite, axis=0)
+            mean, std = _refit(mean, std, elite, alpha)
             carried = elite[:kept]
             best = _best(sequences, returns, best)
         next_state = ICEMState(
