@@ -98,14 +98,14 @@ def time_planning(
     return {"compile_s": compile_s, "run_s": run_s, "updates_per_s": made / run_s}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--updates", type=int, default=2000)
     parser.add_argument("--sizes", type=int, default=len(example_8_4.RESOLUTIONS))
     parser.add_argument("--example-runs", type=int, default=0, help="also time Example 8.4")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(f"device: {device_description()}; versions: {versions()}")
     print(
         f"\n## Prioritized-sweeping planning updates/s ({args.runs} vmapped runs, "

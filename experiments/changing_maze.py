@@ -15,7 +15,7 @@ from tqdm import tqdm
 from experiments.dyna_maze import seed_keys
 from mbrl_jax.agents import dyna_q, dyna_q_plus
 from mbrl_jax.envs import Maze
-from mbrl_jax.results import compile_and_run, curve, format_table, make_result
+from mbrl_jax.results import Timing, compile_and_run, curve, format_table, make_result
 from mbrl_jax.train import TrainConfig, make_train
 
 
@@ -54,12 +54,12 @@ def run_changing_maze(
             gamma=gamma,
         ),
     }
-    curves, compile_s, run_s, slopes = {}, 0.0, 0.0, {}
+    curves, timing, slopes = {}, Timing(), {}
     change = env.change_steps[0]
     for label, agent in tqdm(agents.items(), desc=name, unit="agent", disable=not progress):
         train = make_train(env, agent, TrainConfig(num_steps=num_steps))
-        (_, metrics), c, r = compile_and_run(jax.vmap(train), keys)
-        compile_s, run_s = compile_s + c, run_s + r
+        (_, metrics), group_timing = compile_and_run(jax.vmap(train), keys)
+        timing += group_timing
         cumulative = np.asarray(metrics.cumulative_reward)
         curves[label] = curve(np.arange(1, num_steps + 1), cumulative)
         slopes[label] = reward_rates(cumulative, change, num_steps)
@@ -76,8 +76,7 @@ def run_changing_maze(
             runs=runs,
         ),
         seeds=seeds,
-        compile_s=compile_s,
-        run_s=run_s,
+        timing=timing,
         x_label="Time steps",
         y_label="Cumulative reward",
         curves=curves,

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from mbrl_jax.agents import dyna_q
 from mbrl_jax.envs import dyna_maze
-from mbrl_jax.results import compile_and_run, curve, format_table, make_result
+from mbrl_jax.results import Timing, compile_and_run, curve, format_table, make_result
 from mbrl_jax.train import TrainConfig, make_train
 
 NAME = "dyna-maze"
@@ -38,14 +38,14 @@ def run(
 ) -> dict:
     env = dyna_maze()
     seeds, keys = seed_keys(seed, runs)
-    curves, compile_s, run_s = {}, 0.0, 0.0
+    curves, timing = {}, Timing()
     for n in tqdm(planning_steps, desc=NAME, unit="group", disable=not progress):
         agent = dyna_q(
             env.num_states, env.num_actions, n, alpha=alpha, epsilon=epsilon, gamma=gamma
         )
         train = make_train(env, agent, TrainConfig(num_episodes=num_episodes))
-        (_, metrics), c, r = compile_and_run(jax.vmap(train), keys)
-        compile_s, run_s = compile_s + c, run_s + r
+        (_, metrics), group_timing = compile_and_run(jax.vmap(train), keys)
+        timing += group_timing
         lengths = np.asarray(metrics.episode_length, float)
         lengths[lengths < 0] = np.nan  # episode not finished within max_steps
         curves[f"n={n}"] = curve(np.arange(1, num_episodes + 1), lengths)
@@ -60,8 +60,7 @@ def run(
             runs=runs,
         ),
         seeds=seeds,
-        compile_s=compile_s,
-        run_s=run_s,
+        timing=timing,
         x_label="Episodes",
         y_label="Steps per episode",
         curves=curves,

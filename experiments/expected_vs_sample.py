@@ -33,7 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from experiments.dyna_maze import seed_keys
-from mbrl_jax.results import compile_and_run, curve, make_result
+from mbrl_jax.results import Timing, compile_and_run, curve, make_result, timing_line
 from mbrl_jax.validation import check_count, check_in_range
 
 NAME = "expected-vs-sample"
@@ -151,13 +151,13 @@ def run(
         )
     check_in_range("initial_error", initial_error, 0.0, np.inf)
     seeds, keys = seed_keys(seed, runs)
-    curves, analytic, compile_s, run_s = {}, {}, 0.0, 0.0
+    curves, analytic, timing = {}, {}, Timing()
     expected_errors = []
     for b in tqdm(branching, desc=NAME, unit="group", disable=not progress):
         grid = computation_grid(b, points)
         task = make_task(b, grid, points, initial_error)
-        (sample, expected), c, r = compile_and_run(jax.vmap(task), keys)
-        compile_s, run_s = compile_s + c, run_s + r
+        (sample, expected), group_timing = compile_and_run(jax.vmap(task), keys)
+        timing += group_timing
         label = f"sample, b={b}"
         curves[label] = rms_curve(grid / b, np.asarray(sample))
         analytic[label] = [float(v) for v in analytic_rms_error(b, grid, initial_error)]
@@ -181,8 +181,7 @@ def run(
             runs=runs,
         ),
         seeds=seeds,
-        compile_s=compile_s,
-        run_s=run_s,
+        timing=timing,
         x_label="Number of max_a' Q(s', a') computations, in multiples of b",
         y_label="RMS error in value estimate",
         curves=curves,
@@ -216,6 +215,5 @@ def summary(result: dict) -> str:
             measured = f"{c['y'][i]:.4f} ({c['y_err'][i]:.4f})"
             analytic = result["params"]["initial_error"] if x < 1 else 0.0
             lines.append(f"{'expected':>16} {'':>6} {x:>7.4g} {measured:>18} {analytic:>9.4f}")
-    t = result["timing"]
-    lines.append(f"compile {t['compile_s']:.2f} s, run {t['run_s']:.2f} s on {result['device']}")
+    lines.append(timing_line(result))
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from experiments.dyna_maze import seed_keys
 from mbrl_jax.planners import cem, env_step_fn, icem, mppi, random_shooting
-from mbrl_jax.results import compile_and_run, curve, format_table, make_result
+from mbrl_jax.results import Timing, compile_and_run, curve, format_table, make_result
 from mbrl_jax.types import Planner
 from mbrl_jax.validation import check_count
 
@@ -89,13 +89,13 @@ def run(
     space = env.action_space(env_params)
     seeds, keys = seed_keys(seed, runs)
     returns: dict[str, list[np.ndarray]] = {}
-    compile_s = run_s = 0.0
+    timing = Timing()
     pairs = [(b, label) for b in budgets for label in PLANNERS]
     for budget, label in tqdm(pairs, desc=NAME, unit="group", disable=not progress):
         planner = make_planners(space, budget, horizon, iterations)[label]
         episode = make_episode(env, env_params, planner, steps)
-        totals, c, r = compile_and_run(jax.vmap(episode), keys)
-        compile_s, run_s = compile_s + c, run_s + r
+        totals, group_timing = compile_and_run(jax.vmap(episode), keys)
+        timing += group_timing
         returns.setdefault(label, []).append(np.asarray(totals))
     curves = {
         label: curve(np.asarray(budgets), np.stack(per_budget, axis=1))
@@ -113,8 +113,7 @@ def run(
             mppi_temperature=1.0,
         ),
         seeds=seeds,
-        compile_s=compile_s,
-        run_s=run_s,
+        timing=timing,
         x_label="Planning budget (action sequences rolled out per step)",
         y_label="Episode return",
         curves=curves,

@@ -13,7 +13,7 @@ from experiments.dyna_maze import seed_keys
 from mbrl_jax.models.neural import ModelConfig, neural_model
 from mbrl_jax.pets import make_pets, run_pets
 from mbrl_jax.planners import cem
-from mbrl_jax.results import curve, make_result
+from mbrl_jax.results import curve, make_result, timing_line
 from mbrl_jax.validation import check_count
 
 
@@ -97,8 +97,7 @@ def run_pets_experiment(
         name,
         params={**asdict(settings), "preset": preset, "runs": runs},
         seeds=seeds,
-        compile_s=outcome.compile_s,
-        run_s=outcome.run_s,
+        timing=outcome.timing,
         x_label="Trial (0: random actions)",
         y_label="Return",
         curves={"PETS": curve(x, outcome.returns)},
@@ -113,6 +112,5 @@ def summary(result: dict) -> str:
     lines = [f"{'trial':>6} {'mean return':>12} {'std err':>8}"]
     for x, y, e in zip(c["x"], c["y"], c["y_err"], strict=True):
         lines.append(f"{int(x):>6} {y:>12.1f} {e:>8.1f}")
-    t = result["timing"]
-    lines.append(f"compile {t['compile_s']:.2f} s, run {t['run_s']:.2f} s on {result['device']}")
+    lines.append(timing_line(result))
     return "\n".join(lines)

@@ -38,7 +38,7 @@ from tqdm import tqdm
 from experiments.dyna_maze import seed_keys
 from mbrl_jax.agents import dyna_q, prioritized_sweeping
 from mbrl_jax.envs import Maze, dyna_maze
-from mbrl_jax.results import compile_and_run, curve, make_result
+from mbrl_jax.results import Timing, compile_and_run, curve, make_result, timing_line
 from mbrl_jax.search import check_predecessor_overflow
 from mbrl_jax.types import Agent, Transition
 from mbrl_jax.validation import check_count, check_in_range
@@ -135,16 +135,16 @@ def run(
         ),
     }
     sizes, updates, not_found, times = [], {m: [] for m in methods}, {m: [] for m in methods}, {}
-    compile_s = run_s = 0.0
+    timing = Timing()
     groups = [(r, m) for r in resolutions for m in methods]
     for resolution, method in tqdm(groups, desc=NAME, unit="group", disable=not progress):
         env = dyna_maze(resolution)
         search = updates_until_optimal(env, methods[method](env), max_steps, tolerance)
-        result, c, r = compile_and_run(functools.partial(jax.lax.map, search), keys)
+        result, group_timing = compile_and_run(functools.partial(jax.lax.map, search), keys)
         if method == "prioritized sweeping":
             check_predecessor_overflow(result.agent_state.search)
-        compile_s, run_s = compile_s + c, run_s + r
-        times[f"{method} @ {len(env.open_cells())}"] = {"compile_s": c, "run_s": r}
+        timing += group_timing
+        times[f"{method} @ {len(env.open_cells())}"] = group_timing.as_dict()
         found = np.asarray(result.found)
         updates[method].append(np.where(found, np.asarray(result.updates, float), np.nan))
         not_found[method].append(int((~found).sum()))
@@ -172,8 +172,7 @@ def run(
             runs=runs,
         ),
         seeds=seeds,
-        compile_s=compile_s,
-        run_s=run_s,
+        timing=timing,
         x_label="Gridworld size (#states)",
         y_label="Updates until optimal solution",
         curves=curves,
@@ -194,6 +193,5 @@ def summary(result: dict) -> str:
     missing = result["runs_not_found"]
     if any(sum(v) for v in missing.values()):
         lines.append(f"runs that did not find the optimal path (per size): {missing}")
-    t = result["timing"]
-    lines.append(f"compile {t['compile_s']:.2f} s, run {t['run_s']:.2f} s on {result['device']}")
+    lines.append(timing_line(result))
     return "\n".join(lines)

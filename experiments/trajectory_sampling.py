@@ -45,7 +45,7 @@ from mbrl_jax.envs.random_mdp import (
 )
 from mbrl_jax.learners.expected import expected_q_learning
 from mbrl_jax.models.distribution import mdp_distribution_model
-from mbrl_jax.results import compile_and_run, curve, make_result
+from mbrl_jax.results import Timing, compile_and_run, curve, make_result, timing_line
 from mbrl_jax.search.trajectory import trajectory_sampling, uniform_sweep
 from mbrl_jax.validation import check_count, check_in_range
 
@@ -176,7 +176,7 @@ def run(
     check_in_range("terminal_prob", terminal_prob, 1e-9, 1.0)
     seeds, keys = seed_keys(seed, runs)
     task_keys, plan_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
-    curves, differences, panels, compile_s, run_s = {}, {}, {}, 0.0, 0.0
+    curves, differences, panels, timing = {}, {}, {}, Timing()
     jobs = [(g, method) for g in groups for method in METHODS]
     bar = tqdm(total=len(jobs), desc=NAME, unit="group", disable=not progress)
     for num_states, branching, total in groups:
@@ -184,8 +184,8 @@ def run(
         def make_params(k, num_states=num_states, branching=branching):
             return random_mdp_params(k, num_states, 2, branching, terminal_prob)
 
-        params, c, r = compile_and_run(jax.vmap(make_params), task_keys)
-        compile_s, run_s = compile_s + c, run_s + r
+        params, group_timing = compile_and_run(jax.vmap(make_params), task_keys)
+        timing += group_timing
         x = np.linspace(0, total, num_checkpoints + 1)
         per_method = {}
         for method in METHODS:
@@ -194,8 +194,8 @@ def run(
                 num_states, branching, method, total, num_checkpoints,
                 epsilon=epsilon, terminal_prob=terminal_prob, evaluation=evaluation,
             )  # fmt: skip
-            values, c, r = compile_and_run(group, params, plan_keys)
-            compile_s, run_s = compile_s + c, run_s + r
+            values, group_timing = compile_and_run(group, params, plan_keys)
+            timing += group_timing
             per_method[method] = np.asarray(values, np.float64)
             curves[label(method, num_states, branching)] = curve(x, per_method[method])
             panels.setdefault(num_states, []).append(label(method, num_states, branching))
@@ -218,8 +218,7 @@ def run(
             runs=runs,
         ),
         seeds=seeds,
-        compile_s=compile_s,
-        run_s=run_s,
+        timing=timing,
         x_label="Computation time, in expected updates",
         y_label="Value of start state under greedy policy",
         curves=curves,
@@ -271,6 +270,5 @@ def summary(result: dict) -> str:
     for group, x in result.get("crossovers", {}).items():
         where = "never (on-policy ahead to the end)" if x is None else f"from {x:.0f} updates"
         lines.append(f"uniform >= on-policy for good, {group}: {where}")
-    t = result["timing"]
-    lines.append(f"compile {t['compile_s']:.2f} s, run {t['run_s']:.2f} s on {result['device']}")
+    lines.append(timing_line(result))
     return "\n".join(lines)

@@ -6,7 +6,14 @@ combinator :func:`dyna`. Training runs are functions: :func:`make_train`.
 """
 
 from mbrl_jax.dyna import DynaState, dyna, init_dyna_state, planning_updates, q_planning
-from mbrl_jax.train import EpisodeMetrics, StepMetrics, TrainConfig, make_train
+from mbrl_jax.train import (
+    EpisodeMetrics,
+    StepMetrics,
+    TrainCarry,
+    TrainConfig,
+    make_train,
+    make_train_chunks,
+)
 from mbrl_jax.types import (
     Agent,
     Learner,
@@ -31,12 +38,14 @@ __all__ = [
     "SearchControl",
     "StepFn",
     "StepMetrics",
+    "TrainCarry",
     "TrainConfig",
     "Transition",
     "TransitionDistribution",
     "dyna",
     "init_dyna_state",
     "make_train",
+    "make_train_chunks",
     "planning_updates",
     "q_planning",
     "select_action",

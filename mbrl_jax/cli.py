@@ -1,5 +1,7 @@
-"""Command line: ``mbrl-jax run NAME [--runs N] [--seed S] [--out DIR] [--preset P]``,
-``mbrl-jax list``, ``mbrl-jax plot RESULT_JSON``."""
+"""Command line: ``mbrl-jax run NAME [--runs N] [--seed S] [--out DIR] [--preset P]
+[--profile DIR]``,
+``mbrl-jax list``, ``mbrl-jax plot RESULT_JSON``,
+``mbrl-jax sweep dyna-maze [--alpha A,...] [--n N,...] [--seeds K] [--chunk-size C]``."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from mbrl_jax.profiling import add_profile_argument, profile_to
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,10 +25,66 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--preset", default=None, help="named settings, for experiments that have them (PETS)"
     )
+    add_profile_argument(run)
+    _add_sweep_parser(sub)
     sub.add_parser("list", help="list the experiments")
     plot = sub.add_parser("plot", help="redraw an experiment's PNG from its result.json")
     plot.add_argument("result", type=Path)
     return parser
+
+
+def _add_sweep_parser(sub) -> None:
+    sweep = sub.add_parser("sweep", help="a parameter study: hyperparameter grid x seeds")
+    sweep.add_argument("name", choices=["dyna-maze"], help="what to sweep (Figure 8.2's Dyna-Q)")
+    sweep.add_argument("--alpha", default="0.05,0.1,0.2,0.4", help="step sizes, in (0, 1]")
+    sweep.add_argument("--n", default="0,5,50", help="planning steps, integers >= 0")
+    sweep.add_argument("--seeds", type=int, default=30, help="runs per setting")
+    sweep.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed + i")
+    sweep.add_argument("--chunk-size", type=int, default=None, help="most runs per call")
+    sweep.add_argument("--out", type=Path, default=None, help="default results/dyna-maze-sweep")
+    sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_profile_argument(sweep)
+
+
+def _numbers(flag: str, text: str, kind: type) -> list:
+    """Comma-separated numbers of ``kind``; a clear ValueError otherwise."""
+    try:
+        return [kind(value) for value in text.split(",") if value.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} must be comma-separated {kind.__name__}s, got {text!r}") from None
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from experiments import parameter_study as study
+    from mbrl_jax.results import write_result
+    from mbrl_jax.sweep import write_csv
+    from mbrl_jax.validation import check_count
+
+    try:
+        alphas, ns = _numbers("--alpha", args.alpha, float), _numbers("--n", args.n, int)
+        study.check_grid(alphas, ns)
+        check_count("--seeds", args.seeds, minimum=1)
+        check_count("--seed", args.seed, minimum=0)
+        if args.chunk_size is not None:
+            check_count("--chunk-size", args.chunk_size, minimum=1)
+    except ValueError as error:
+        print(f"mbrl-jax: error: {error}", file=sys.stderr)
+        return 2
+    with profile_to(args.profile):
+        result = study.run(
+            runs=args.seeds,
+            seed=args.seed,
+            progress=not args.no_progress,
+            alphas=alphas,
+            planning_steps=ns,
+            chunk_size=args.chunk_size,
+        )
+    paths = write_result(result, args.out or Path("results") / study.NAME)
+    paths["runs"] = paths["csv"].with_name(f"{study.NAME}-runs.csv")
+    write_csv(result["per_run"], paths["runs"])
+    print(study.summary(result))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         plot_result(result, path)
         print(f"wrote {path}")
         return 0
+    if args.command == "sweep":
+        return _sweep(args)
     try:
         module = experiments.load(args.name)
         if args.runs is not None and args.runs < 1:
@@ -61,10 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     kwargs = {} if args.runs is None else {"runs": args.runs}
     if args.preset is not None:
         kwargs["preset"] = args.preset
-    result = module.run(seed=args.seed, progress=not args.no_progress, **kwargs)
+    with profile_to(args.profile):
+        result = module.run(seed=args.seed, progress=not args.no_progress, **kwargs)
     paths = write_result(result, args.out or Path("results") / args.name)
     print(module.summary(result))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    if args.profile is not None:
+        print(f"wrote a jax.profiler trace into {args.profile} (tensorboard --logdir, Perfetto)")
     return 0
 
 

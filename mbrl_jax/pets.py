@@ -10,12 +10,14 @@ in one compiled call and the Python loop over trials shows progress between them
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from mbrl_jax.models.neural import NeuralModel, NeuralModelState
+from mbrl_jax.results import Timing, compile_timed, run_timed
 from mbrl_jax.types import Planner, PRNGKey, Transition
 from mbrl_jax.validation import check_count
 
@@ -127,21 +129,19 @@ def make_pets(
 
 
 class PETSRun(NamedTuple):
-    """Returns of every seed and trial (trial 0 is the random-action trial) and the
-    seconds spent compiling and running."""
+    """Returns of every seed and trial (trial 0 is the random-action trial), and the
+    compile and run seconds and XLA cost analysis of the two compiled calls (the
+    random trial and one planned trial; see ``mbrl_jax.results.Timing``)."""
 
     returns: Any  # (seeds, trials + 1) numpy array
     predicted: Any  # (seeds, trials + 1): the planner's mean best predicted return
-    compile_s: float
-    run_s: float
+    timing: Timing
 
 
 def run_pets(pets: PETS, keys: jax.Array, trials: int, progress: bool = True) -> PETSRun:
     """Run PETS for ``trials`` planned trials after the random one, all seeds
     (``keys``, one per seed) vmapped in each compiled trial call; a progress bar
     over trials. Raises FloatingPointError if any refit met a non-finite loss."""
-    import time
-
     import numpy as np
     from tqdm import tqdm
 
@@ -150,25 +150,18 @@ def run_pets(pets: PETS, keys: jax.Array, trials: int, progress: bool = True) ->
     trials = check_count("trials", trials, minimum=1)
     seeds = keys.shape[0]
     trial_keys = jax.vmap(lambda k: jax.random.split(k, trials + 1))(keys)  # (seeds, T+1)
-    compile_s = run_s = 0.0
-    start = time.perf_counter()
-    init = jax.jit(jax.vmap(pets.init)).lower(trial_keys[:, 0]).compile()
-    compile_s += time.perf_counter() - start
-    start = time.perf_counter()
-    state, metrics = jax.block_until_ready(init(trial_keys[:, 0]))
-    run_s += time.perf_counter() - start
+    init, init_timing = compile_timed(jax.vmap(pets.init), trial_keys[:, 0])
+    (state, metrics), run_s = run_timed(init, trial_keys[:, 0])
     check_training(state, "PETS model (after the random trial)")
     returns, predicted = [np.asarray(metrics.episode_return)], [np.full(seeds, np.nan)]
-    start = time.perf_counter()
-    trial = jax.jit(jax.vmap(pets.trial)).lower(state, trial_keys[:, 1]).compile()
-    compile_s += time.perf_counter() - start
+    trial, trial_timing = compile_timed(jax.vmap(pets.trial), state, trial_keys[:, 1])
     bar = tqdm(range(1, trials + 1), desc="PETS trials", unit="trial", disable=not progress)
     for t in bar:
-        start = time.perf_counter()
-        state, metrics = jax.block_until_ready(trial(state, trial_keys[:, t]))
-        run_s += time.perf_counter() - start
+        (state, metrics), seconds = run_timed(trial, state, trial_keys[:, t])
+        run_s += seconds
         check_training(state, f"PETS model (after trial {t})")
         returns.append(np.asarray(metrics.episode_return))
         predicted.append(np.asarray(metrics.predicted_return))
         bar.set_postfix(mean_return=f"{returns[-1].mean():.1f}")
-    return PETSRun(np.stack(returns, 1), np.stack(predicted, 1), compile_s, run_s)
+    timing = init_timing + replace(trial_timing, run_s=run_s)
+    return PETSRun(np.stack(returns, 1), np.stack(predicted, 1), timing)

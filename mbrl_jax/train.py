@@ -4,11 +4,14 @@ The whole run is one flat loop over time steps (episodes are counted, not
 nested), so ``jax.jit(jax.vmap(train))(keys)`` runs many seeds in one call.
 Runs measured in episodes use a ``lax.while_loop`` that stops when every run of
 the batch has finished; a run that has finished idles, masked, until the others
-end. Runs measured in time steps use a ``lax.scan``.
+end. Runs measured in time steps use a ``lax.scan``; they can also be cut into
+chunks (:func:`make_train_chunks`), so that a long run is a Python loop over
+jitted chunks with checkpoints in between (:mod:`mbrl_jax.checkpoint`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -23,11 +26,16 @@ from mbrl_jax.validation import check_count
 class TrainConfig:
     """How long a run is: exactly ``num_steps`` time steps, or ``num_episodes``
     episodes (at most ``max_steps`` time steps, after which unfinished episodes
-    are reported as missing: length -1)."""
+    are reported as missing: length -1).
+
+    A run measured in time steps logs its metrics after every ``log_every``-th
+    step (``num_steps // log_every`` values), so that long runs keep little memory.
+    """
 
     num_steps: int | None = None
     num_episodes: int | None = None
     max_steps: int = 1_000_000
+    log_every: int = 1
 
     def __post_init__(self):
         if (self.num_steps is None) == (self.num_episodes is None):
@@ -40,6 +48,22 @@ class TrainConfig:
         if self.num_episodes is not None:
             check_count("num_episodes", self.num_episodes, minimum=1)
         check_count("max_steps", self.max_steps, minimum=1)
+        check_count("log_every", self.log_every, minimum=1)
+        if self.num_episodes is not None and self.log_every != 1:
+            raise ValueError(
+                "log_every applies to runs measured in time steps (num_steps), got "
+                f"log_every={self.log_every!r} with num_episodes={self.num_episodes!r}"
+            )
+        if self.num_steps is not None:
+            _check_multiple("num_steps", self.num_steps, self.log_every)
+
+
+def _check_multiple(name: str, value: int, log_every: int) -> None:
+    """Raise ValueError unless ``value`` is a multiple of ``log_every``."""
+    if value % log_every:
+        raise ValueError(
+            f"{name} must be a multiple of log_every={log_every}, got {name}={value!r}"
+        )
 
 
 class EpisodeMetrics(NamedTuple):
@@ -49,21 +73,49 @@ class EpisodeMetrics(NamedTuple):
 
 
 class StepMetrics(NamedTuple):
-    cumulative_reward: jax.Array  # (num_steps,) float32, reward summed up to and including step t
-    episodes: jax.Array  # (num_steps,) int32, episodes finished up to and including step t
+    """Logged after every ``log_every``-th time step t (t = log_every, 2 log_every, ...)."""
+
+    cumulative_reward: jax.Array  # (num_steps // log_every,) float32, reward summed up to step t
+    episodes: jax.Array  # (num_steps // log_every,) int32, episodes finished up to step t
 
 
-class _Carry(NamedTuple):
+class TrainCarry(NamedTuple):
+    """The whole state of a run between two time steps: what a chunked run carries
+    from one chunk to the next, and what a checkpoint saves."""
+
     agent_state: Any
     env_state: Any
     obs: Any
     key: PRNGKey
+    cumulative_reward: jax.Array  # () float32, reward summed over all steps so far
+    episodes: jax.Array  # () int32, episodes finished so far
+
+
+class TrainChunks(NamedTuple):
+    """A run measured in time steps, in pieces: ``start(key) -> carry`` and
+    ``run_chunk(carry, num_steps) -> (carry, metrics)``, which runs ``num_steps`` (a
+    static Python int, a multiple of ``log_every``) more time steps."""
+
+    start: Callable[[PRNGKey], TrainCarry]
+    run_chunk: Callable[[TrainCarry, int], tuple[TrainCarry, StepMetrics]]
+
+
+def _make_start(env, env_params, agent: Agent) -> Callable[[PRNGKey], TrainCarry]:
+    """``start(key) -> carry``: a fresh agent, a reset environment, nothing counted yet."""
+
+    def start(key: PRNGKey) -> TrainCarry:
+        k_agent, k_env, k_loop = jax.random.split(key, 3)
+        obs, env_state = env.reset(k_env, env_params)
+        zero_f, zero_i = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
+        return TrainCarry(agent.init(k_agent), env_state, obs, k_loop, zero_f, zero_i)
+
+    return start
 
 
 def _make_env_step(env, env_params, agent: Agent):
-    """One real time step: act, step the environment, update the agent."""
+    """One real time step: act, step the environment, update the agent, count."""
 
-    def env_step(carry: _Carry):
+    def env_step(carry: TrainCarry):
         key, k_act, k_env, k_update = jax.random.split(carry.key, 4)
         action, agent_state = select_action(agent, carry.agent_state, carry.obs, k_act)
         obs, env_state, reward, terminated, truncated, info = env.step(
@@ -74,9 +126,58 @@ def _make_env_step(env, env_params, agent: Agent):
         )
         agent_state = agent.update(agent_state, transition, k_update)
         episode_over = jnp.logical_or(terminated, truncated)
-        return _Carry(agent_state, env_state, obs, key), reward, episode_over
+        carry = TrainCarry(
+            agent_state,
+            env_state,
+            obs,
+            key,
+            carry.cumulative_reward + reward,
+            carry.episodes + episode_over.astype(jnp.int32),
+        )
+        return carry, reward, episode_over
 
     return env_step
+
+
+def _make_run_chunk(env_step, log_every: int):
+    """``run_chunk(carry, num_steps) -> (carry, StepMetrics)``: a scan over
+    ``num_steps // log_every`` logged steps, each a scan over ``log_every`` time steps."""
+
+    def advance(carry: TrainCarry, _):
+        return env_step(carry)[0], None
+
+    def logged(carry: TrainCarry, _):
+        carry, _ = jax.lax.scan(advance, carry, None, length=log_every)
+        return carry, StepMetrics(carry.cumulative_reward, carry.episodes)
+
+    def run_chunk(carry: TrainCarry, num_steps: int) -> tuple[TrainCarry, StepMetrics]:
+        check_count("num_steps", num_steps, minimum=1)
+        _check_multiple("num_steps", num_steps, log_every)
+        return jax.lax.scan(logged, carry, None, length=num_steps // log_every)
+
+    return run_chunk
+
+
+def make_train_chunks(env, agent: Agent, config: TrainConfig, env_params=None) -> TrainChunks:
+    """``(start, run_chunk)`` of a run measured in time steps (``config.num_steps``).
+
+    ``start(key)`` then ``run_chunk(carry, config.num_steps)`` is the run of
+    :func:`make_train`; cutting the same steps into several chunks gives the same
+    final carry and (concatenated) metrics, bit for bit. Both are pure and
+    jittable (``num_steps`` static); :func:`mbrl_jax.checkpoint.run_with_checkpoints`
+    loops over chunks and saves the carry in between.
+    """
+    if config.num_steps is None:
+        raise ValueError(
+            "make_train_chunks needs a run measured in time steps "
+            f"(TrainConfig(num_steps=...)), got num_episodes={config.num_episodes!r}"
+        )
+    if env_params is None:
+        env_params = env.default_params
+    env_step = _make_env_step(env, env_params, agent)
+    return TrainChunks(
+        _make_start(env, env_params, agent), _make_run_chunk(env_step, config.log_every)
+    )
 
 
 def make_train(env, agent: Agent, config: TrainConfig, env_params=None):
@@ -84,62 +185,51 @@ def make_train(env, agent: Agent, config: TrainConfig, env_params=None):
 
     Metrics are :class:`EpisodeMetrics` (steps and return per episode) when the
     run is measured in episodes, :class:`StepMetrics` (cumulative reward per time
-    step) when it is measured in time steps.
+    step, or per ``log_every`` steps) when it is measured in time steps.
     """
     if env_params is None:
         env_params = env.default_params
+    if config.num_steps is not None:
+        start, run_chunk = make_train_chunks(env, agent, config, env_params)
+
+        def train_steps(key: PRNGKey):
+            carry, metrics = run_chunk(start(key), config.num_steps)
+            return carry.agent_state, metrics
+
+        return train_steps
+
+    start = _make_start(env, env_params, agent)
     env_step = _make_env_step(env, env_params, agent)
+    num_episodes = config.num_episodes
 
-    def start(key: PRNGKey) -> _Carry:
-        k_agent, k_env, k_loop = jax.random.split(key, 3)
-        obs, env_state = env.reset(k_env, env_params)
-        return _Carry(agent.init(k_agent), env_state, obs, k_loop)
+    def cond(state):
+        carry, t, *_ = state
+        return (carry.episodes < num_episodes) & (t < config.max_steps)
 
-    def train_steps(key: PRNGKey):
-        def body(state, _):
-            carry, total_reward, episodes = state
-            carry, reward, episode_over = env_step(carry)
-            total_reward = total_reward + reward
-            episodes = episodes + episode_over.astype(jnp.int32)
-            return (carry, total_reward, episodes), (total_reward, episodes)
-
-        init = (start(key), jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
-        (carry, _, _), (cumulative, episodes) = jax.lax.scan(
-            body, init, None, length=config.num_steps
-        )
-        return carry.agent_state, StepMetrics(cumulative, episodes)
+    def body(state):
+        carry, t, length, ret, lengths, returns = state
+        episode = carry.episodes
+        carry, reward, episode_over = env_step(carry)
+        length, ret = length + 1, ret + reward
+        # A masked select over the small metrics arrays: cheaper than a scatter under vmap.
+        write = episode_over & (jnp.arange(num_episodes) == episode)
+        lengths = jnp.where(write, length, lengths)
+        returns = jnp.where(write, ret, returns)
+        length = jnp.where(episode_over, 0, length)
+        ret = jnp.where(episode_over, 0.0, ret)
+        return carry, t + 1, length, ret, lengths, returns
 
     def train_episodes(key: PRNGKey):
-        num_episodes = config.num_episodes
-
-        def cond(state):
-            _, t, episode, *_ = state
-            return (episode < num_episodes) & (t < config.max_steps)
-
-        def body(state):
-            carry, t, episode, length, ret, lengths, returns = state
-            carry, reward, episode_over = env_step(carry)
-            length, ret = length + 1, ret + reward
-            # A masked select over the small metrics arrays: cheaper than a scatter under vmap.
-            write = episode_over & (jnp.arange(num_episodes) == episode)
-            lengths = jnp.where(write, length, lengths)
-            returns = jnp.where(write, ret, returns)
-            episode = episode + episode_over.astype(jnp.int32)
-            length = jnp.where(episode_over, 0, length)
-            ret = jnp.where(episode_over, 0.0, ret)
-            return carry, t + 1, episode, length, ret, lengths, returns
-
         zero_i, zero_f = jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32)
         init = (
             start(key),
-            zero_i,
             zero_i,
             zero_i,
             zero_f,
             jnp.full((num_episodes,), -1, jnp.int32),
             jnp.full((num_episodes,), jnp.nan, jnp.float32),
         )
-        carry, t, _, _, _, lengths, returns = jax.lax.while_loop(cond, body, init)
+        carry, t, _, _, lengths, returns = jax.lax.while_loop(cond, body, init)
         return carry.agent_state, EpisodeMetrics(lengths, returns, t)
 
-    return train_steps if config.num_steps is not None else train_episodes
+    return train_episodes

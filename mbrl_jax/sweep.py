@@ -1,0 +1,390 @@
+"""Sweeps: every setting of a hyperparameter grid times every seed of a whole
+training run, as vmapped calls sharded across the local devices (DESIGN.md
+"Training runs are functions").
+
+``sweep(train, grid, seeds, static=("n",))`` runs ``train(key, **setting)`` for
+each setting and seed, where ``key = jax.random.key(seed)``. Hyperparameters
+named in ``static`` (those that change shapes or loop bounds, e.g. planning
+steps) are passed as Python values: the settings are grouped by them and each
+group is traced and compiled once. All other hyperparameters are traced: within
+a group, settings and seeds are flattened into one leading *runs* axis and
+vmapped, so ``train`` must accept traced scalars for them.
+
+The runs axis is sharded across ``jax.devices()`` (a 1-D mesh named ``"runs"``);
+the same code runs on one CPU or eight GPUs. With ``jax.distributed`` initialised,
+``jax.devices()`` spans all processes, each process computes the shards of its
+own devices, and the results are gathered on every process.
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import itertools
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm import tqdm
+
+from mbrl_jax.results import Timing, cost_analysis
+from mbrl_jax.validation import check_count
+
+Grid = Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep returns.
+
+    ``metrics`` is ``train``'s output pytree with numpy leaves of shape
+    ``(num_settings, num_seeds, *per_run_shape)``; ``axes`` names the two leading
+    axes. ``settings[i]`` is the setting of index i along the first axis,
+    ``seeds[j]`` the seed along the second. ``timing`` sums the groups' seconds of
+    tracing and compiling, of running (results copied to the host), and XLA's
+    cost analysis of each group's compiled function.
+    """
+
+    settings: list[dict[str, Any]]
+    seeds: list[int]
+    metrics: Any
+    timing: Timing
+    runs_per_call: list[int]  # per static group: runs in one compiled call (chunking)
+    axes: tuple[str, str] = ("setting", "seed")
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One tidy row per (setting, seed): the setting's values, ``seed``, and one
+        column per metric leaf; a leaf with a per-run shape gets one column per
+        element, ``name[i]`` (``name[i,j]`` for more axes)."""
+        named = [(_leaf_name(path), np.asarray(leaf)) for path, leaf in _leaves(self.metrics)]
+        out = []
+        for i, setting in enumerate(self.settings):
+            for j, seed in enumerate(self.seeds):
+                row = {**setting, "seed": seed}
+                for name, leaf in named:
+                    row.update(_columns(name, leaf[i, j]))
+                out.append(row)
+        return out
+
+
+def expand_grid(grid: Grid) -> list[dict[str, Any]]:
+    """The settings of ``grid``: the Cartesian product of a dict ``name -> values``
+    (the last name varying fastest), or a list of settings as given. Raises
+    ValueError for an empty grid, an empty list of values, or settings that do
+    not all name the same hyperparameters."""
+    if isinstance(grid, Mapping):
+        for name, values in grid.items():
+            if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+                raise ValueError(
+                    f"grid[{name!r}] must be a non-empty list of values, got {values!r}"
+                )
+        settings = [
+            dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())
+        ]
+    else:
+        settings = [dict(setting) for setting in grid]
+    if not settings or not settings[0]:
+        raise ValueError(f"the grid is empty: {grid!r}; give at least one hyperparameter and value")
+    names = set(settings[0])
+    for setting in settings:
+        if set(setting) != names:
+            raise ValueError(
+                f"every setting must name the same hyperparameters {sorted(names)}, got {setting}"
+            )
+    return settings
+
+
+def check_names(train: Callable, names: Sequence[str], static: Sequence[str]) -> None:
+    """Raise ValueError when a name is not a keyword of ``train`` (after its key),
+    when ``train`` needs a hyperparameter the grid does not give, or when a
+    ``static`` name is not in the grid."""
+    params = list(inspect.signature(train).parameters.values())[1:]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params)
+    allowed = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for name in names:
+        if name not in allowed and not takes_any:
+            raise ValueError(
+                f"unknown hyperparameter {name!r}: train takes {', '.join(allowed) or 'none'}"
+            )
+    required = [
+        p.name
+        for p in params
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    missing = [name for name in required if name not in names]
+    if missing:
+        raise ValueError(f"the grid does not give train's hyperparameters {', '.join(missing)}")
+    for name in static:
+        if name not in names:
+            raise ValueError(f"static name {name!r} is not in the grid ({', '.join(names)})")
+
+
+def sweep(
+    train: Callable[..., Any],
+    grid: Grid,
+    seeds: int | Sequence[int],
+    *,
+    static: Sequence[str] = (),
+    chunk_size: int | None = None,
+    memory_budget: int | str | None = "auto",
+    progress: bool = False,
+) -> SweepResult:
+    """Run ``train(jax.random.key(seed), **setting)`` for every setting of ``grid``
+    (see :func:`expand_grid`) and every seed (``seeds``: a count, meaning
+    ``range(seeds)``, or a list of seeds); the same seeds for every setting.
+
+    ``train`` returns a pytree of arrays (keep only what you need: e.g. the
+    metrics of ``make_train(...)(key)``). Settings are grouped by the values of
+    the ``static`` names; each group is compiled once, with its traced values
+    and seeds vmapped along one runs axis sharded across ``jax.devices()``.
+
+    ``chunk_size`` bounds the runs per compiled call (memory): a group's runs are
+    split into chunks run one after another by the same compiled function, with
+    results identical to one call. It is rounded down to a multiple of the
+    device count (at least one run per device). When the runs of a call do not
+    divide evenly across the devices, or the last chunk is short, the runs axis
+    is padded with repeats of the group's first runs, whose results are dropped.
+    ``progress`` shows a tqdm bar over the runs, per group, with runs/s.
+
+    ``memory_budget`` (bytes per device; ``"auto"``: half of a GPU's memory limit,
+    or half of the host's RAM shared by its CPU devices; None: no limit) chunks a
+    group whose compiled call would need more: XLA's memory analysis of the call
+    (arguments + outputs + temporaries) divided by its runs gives the bytes per
+    run, and the group is recompiled for as many runs as fit. A call that fits is
+    compiled once. ``SweepResult.runs_per_call`` tells what was chosen.
+    """
+    settings = expand_grid(grid)
+    static = tuple(static)
+    check_names(train, list(settings[0]), static)
+    seed_list = _seed_list(seeds)
+    if chunk_size is not None:
+        check_count("chunk_size", chunk_size, minimum=1)
+    budget = _memory_budget(memory_budget, jax.devices())
+    traced_names = [name for name in settings[0] if name not in static]
+    groups = [
+        (dict(zip(static, values, strict=True)), indices)
+        for values, indices in _groups(settings, static).items()
+    ]
+    inputs = [
+        _run_inputs([settings[i] for i in indices], seed_list, traced_names)
+        for _, indices in groups
+    ]
+    sharding = _runs_sharding(jax.devices())
+    outputs: list[tuple[list[int], Any]] = []
+    runs_per_call: list[int] = []
+    timing = Timing()
+    bar = tqdm(total=len(settings) * len(seed_list), unit="run", disable=not progress)
+    with bar:
+        for (bound, indices), (run_seeds, traced) in zip(groups, inputs, strict=True):
+            bar.set_description(" ".join(f"{k}={v}" for k, v in bound.items()) or "runs")
+            batch = _batch_size(len(run_seeds), chunk_size, len(sharding.device_set))
+            fn = _batched_train(train, bound)
+            out, group_timing, batch = _run_group(
+                fn, run_seeds, traced, sharding, batch, budget, bar
+            )
+            outputs.append((indices, out))
+            runs_per_call.append(batch)
+            timing += group_timing
+    metrics = _assemble(outputs, len(settings), len(seed_list))
+    return SweepResult(settings, seed_list, metrics, timing, runs_per_call)
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
+    """Write tidy ``rows`` (e.g. :meth:`SweepResult.rows`) as CSV, one column per key."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    if isinstance(seeds, Sequence):
+        if not seeds:
+            raise ValueError("seeds must be a count >= 1 or a non-empty list of seeds, got []")
+        return [check_count("seed", s, minimum=0) for s in seeds]
+    return list(range(check_count("seeds", seeds, minimum=1)))
+
+
+def _runs_sharding(devices: Sequence[jax.Device]) -> NamedSharding:
+    """The leading (runs) axis split across ``devices``, a 1-D mesh."""
+    return NamedSharding(Mesh(np.asarray(devices), ("runs",)), PartitionSpec("runs"))
+
+
+def _memory_budget(budget: int | str | None, devices: Sequence[jax.Device]) -> int | None:
+    """Bytes one device may use for a compiled call (see :func:`sweep`)."""
+    if budget is None:
+        return None
+    if budget != "auto":
+        if isinstance(budget, str):
+            raise ValueError(f"memory_budget must be bytes, 'auto' or None, got {budget!r}")
+        return check_count("memory_budget", budget, minimum=1)
+    local = [d for d in devices if d.process_index == jax.process_index()]
+    stats = local[0].memory_stats() if local else None
+    if stats and "bytes_limit" in stats:
+        return stats["bytes_limit"] // 2
+    import os
+
+    host_ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return host_ram // 2 // max(1, len(local))
+
+
+def _call_bytes(compiled) -> int | None:
+    """Bytes of one compiled call by XLA's memory analysis (None if unknown)."""
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return None
+    return stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+
+
+def _batch_size(num_runs: int, chunk_size: int | None, num_devices: int) -> int:
+    """Runs per compiled call: all of them, or ``chunk_size`` rounded down to a
+    multiple of the device count; then rounded up so every device gets as many."""
+    if chunk_size is not None:
+        num_runs = min(num_runs, max(num_devices, chunk_size // num_devices * num_devices))
+    return math.ceil(num_runs / num_devices) * num_devices
+
+
+def _groups(settings: list[dict[str, Any]], static: tuple[str, ...]) -> dict[tuple, list[int]]:
+    """Indices of the settings by their static values, in order of first appearance."""
+    groups: dict[tuple, list[int]] = {}
+    for i, setting in enumerate(settings):
+        values = tuple(setting[name] for name in static)
+        try:
+            groups.setdefault(values, []).append(i)
+        except TypeError:
+            raise ValueError(f"static values must be hashable, got {values!r}") from None
+    return groups
+
+
+def _run_inputs(
+    group: list[dict[str, Any]], seeds: list[int], traced_names: list[str]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Seeds and traced values per run, run ``i * num_seeds + j`` being setting i, seed j."""
+    run_seeds = np.tile(np.asarray(seeds, np.uint32), len(group))
+    traced = {}
+    for name in traced_names:
+        values = np.asarray([setting[name] for setting in group])
+        if values.dtype.kind not in "biuf":
+            raise ValueError(
+                f"hyperparameter {name!r} has non-numeric values {values.tolist()}; "
+                "pass it in static=(...)"
+            )
+        dtype = jax.dtypes.canonicalize_dtype(values.dtype)
+        traced[name] = np.repeat(values.astype(dtype), len(seeds))
+    return run_seeds, traced
+
+
+def _batched_train(train: Callable, static_values: dict[str, Any]) -> Callable:
+    """``(seeds, traced) -> outputs`` vmapped over runs, static values bound."""
+
+    def one_run(seed, traced):
+        return train(jax.random.key(seed), **static_values, **traced)
+
+    return jax.vmap(one_run)
+
+
+def _run_group(
+    fn: Callable,
+    run_seeds: np.ndarray,
+    traced: dict[str, np.ndarray],
+    sharding: NamedSharding,
+    batch: int,
+    budget: int | None,
+    bar: tqdm,
+) -> tuple[Any, Timing, int]:
+    """``fn`` over all runs in chunks of ``batch`` runs (padded with repeated runs;
+    fewer when a call of ``batch`` would exceed ``budget`` bytes per device):
+    outputs on the host with the padding dropped, their timing, the batch used."""
+    num_runs, num_devices = len(run_seeds), len(sharding.device_set)
+    start = time.perf_counter()
+    compiled = _compile(fn, run_seeds, traced, sharding, batch)
+    needed = _call_bytes(compiled)
+    if budget is not None and needed is not None and needed > budget and batch > num_devices:
+        per_run = needed / (batch / num_devices)  # bytes per run on one device
+        batch = max(1, int(budget // per_run)) * num_devices
+        compiled = _compile(fn, run_seeds, traced, sharding, batch)
+    compiled_at = time.perf_counter()
+    padded = np.arange(math.ceil(num_runs / batch) * batch) % num_runs
+    outputs = []
+    for first in range(0, len(padded), batch):
+        chunk = _chunk(run_seeds, traced, padded[first : first + batch], sharding)
+        outputs.append(_to_host(compiled(*chunk)))
+        bar.update(min(batch, num_runs - first))
+    run_s = time.perf_counter() - compiled_at
+    out = jax.tree.map(lambda *xs: np.concatenate(xs)[:num_runs], *outputs)
+    return out, Timing(compiled_at - start, run_s, *cost_analysis(compiled)), batch
+
+
+def _chunk(run_seeds, traced, rows: np.ndarray, sharding: NamedSharding) -> tuple:
+    """The inputs of the runs ``rows`` as global arrays sharded over the runs axis."""
+    inputs = (run_seeds[rows], {name: values[rows] for name, values in traced.items()})
+    return jax.tree.map(lambda x: _put(x, sharding), inputs)
+
+
+def _compile(fn: Callable, run_seeds, traced, sharding: NamedSharding, batch: int):
+    """``fn`` compiled for calls of ``batch`` runs."""
+    rows = np.arange(batch) % len(run_seeds)
+    example = _chunk(run_seeds, traced, rows, sharding)
+    return jax.jit(fn, out_shardings=sharding).lower(*example).compile()
+
+
+def _put(x: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    """A global array from host data every process holds in full."""
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+_GATHERS = itertools.count()
+
+
+def _to_host(tree: Any) -> Any:
+    """The full arrays as numpy on this process (gathered across processes if several).
+
+    Before gathering, the processes meet at a barrier of the distributed runtime
+    with a 10-minute timeout: the gather's first collective sets up its Gloo
+    context with a fixed 30 s timeout, which a process still compiling or
+    running on a loaded machine can miss."""
+    if jax.process_count() > 1:
+        from jax._src import distributed  # the runtime's client: no public barrier API
+
+        distributed.global_state.client.wait_at_barrier(
+            f"mbrl_jax_sweep_gather_{next(_GATHERS)}", 600_000
+        )
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
+
+
+def _assemble(outputs: list[tuple[list[int], Any]], num_settings: int, num_seeds: int) -> Any:
+    """Per-group outputs (runs flattened setting-major) into leaves of shape
+    ``(num_settings, num_seeds, ...)`` in the order of the settings."""
+
+    def place(*leaves):
+        first = leaves[0]
+        out = np.empty((num_settings, num_seeds, *first.shape[1:]), first.dtype)
+        for (indices, _), leaf in zip(outputs, leaves, strict=True):
+            out[indices] = leaf.reshape(len(indices), num_seeds, *leaf.shape[1:])
+        return out
+
+    return jax.tree.map(place, *(out for _, out in outputs))
+
+
+def _leaves(tree: Any) -> list[tuple[Any, Any]]:
+    return jax.tree_util.tree_flatten_with_path(tree)[0]
+
+
+def _leaf_name(path: Any) -> str:
+    return jax.tree_util.keystr(path, simple=True, separator=".") or "value"
+
+
+def _columns(name: str, values: np.ndarray) -> dict[str, Any]:
+    """``{name: value}`` for a scalar, ``{name[i]: value}`` per element otherwise."""
+    if values.ndim == 0:
+        return {name: values.item()}
+    return {f"{name}[{','.join(map(str, i))}]": values[i].item() for i in np.ndindex(values.shape)}

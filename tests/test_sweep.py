@@ -1,0 +1,230 @@
+"""Sweeps: equal to separate runs, one compile per static group, chunking, tidy
+rows, 4 devices and 2 processes equal to 1, the `mbrl-jax sweep` command."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from experiments.parameter_study import mean_steps
+from mbrl_jax.agents import dyna_q
+from mbrl_jax.cli import main
+from mbrl_jax.envs import dyna_maze
+from mbrl_jax.sweep import expand_grid, sweep, write_csv
+from mbrl_jax.train import TrainConfig, make_train
+
+ENV = dyna_maze()
+GRID = {"alpha": [0.1, 0.5], "n": [0, 5]}
+SEEDS = [3, 4, 5]  # 6 runs per group: padded on 4 devices and in chunks of 4
+ONE = {"alpha": [0.1], "n": [0]}
+TRACES: Counter = Counter()  # times tiny_train was traced, by n
+
+
+def tiny_train(key: jax.Array, *, alpha, n: int) -> jax.Array:
+    """Steps per episode of 10 episodes of Dyna-Q on the Dyna maze."""
+    TRACES[n] += 1
+    agent = dyna_q(ENV.num_states, ENV.num_actions, n, alpha=alpha)
+    return make_train(ENV, agent, TrainConfig(num_episodes=10))(key)[1].episode_length
+
+
+@pytest.fixture(scope="module")
+def swept():
+    TRACES.clear()
+    result = sweep(tiny_train, GRID, SEEDS, static=("n",))
+    assert TRACES == {0: 1, 5: 1}  # one trace (and compile) per static group
+    return result
+
+
+def test_sweep_equals_separate_calls(swept):
+    assert swept.settings == expand_grid(GRID)
+    assert [(s["alpha"], s["n"]) for s in swept.settings] == [
+        (0.1, 0),
+        (0.1, 5),
+        (0.5, 0),
+        (0.5, 5),
+    ]
+    assert swept.seeds == SEEDS and swept.axes == ("setting", "seed")
+    assert swept.metrics.shape == (4, 3, 10)
+    assert swept.timing.compile_s > 0 and swept.timing.run_s > 0
+    alone = jax.jit(tiny_train, static_argnames="n")
+    for i, setting in enumerate(swept.settings):
+        for j, seed in enumerate(SEEDS):
+            out = alone(jax.random.key(seed), alpha=np.float32(setting["alpha"]), n=setting["n"])
+            np.testing.assert_array_equal(out, swept.metrics[i, j])
+
+
+def test_chunks_equal_one_call_and_compile_once_per_group(swept):
+    TRACES.clear()
+    chunked = sweep(tiny_train, GRID, SEEDS, static=("n",), chunk_size=4)  # 2 chunks per group
+    assert TRACES == {0: 1, 5: 1}
+    np.testing.assert_array_equal(chunked.metrics, swept.metrics)
+
+
+def test_a_small_memory_budget_chunks_the_runs(swept):
+    assert swept.runs_per_call == [6, 6]  # "auto" budget: everything in one call
+    TRACES.clear()
+    # Room for about 2 runs: each group is probed at 6 runs, then recompiled for fewer.
+    per_run_bytes = 4 * (ENV.num_states * ENV.num_actions) * 4  # a lower bound, not exact
+    limited = sweep(tiny_train, GRID, SEEDS, static=("n",), memory_budget=per_run_bytes)
+    assert all(batch < 6 for batch in limited.runs_per_call)
+    assert TRACES == {0: 2, 5: 2}
+    np.testing.assert_array_equal(limited.metrics, swept.metrics)
+    with pytest.raises(ValueError, match="memory_budget must be"):
+        sweep(tiny_train, ONE, 1, static=("n",), memory_budget="lots")
+
+
+def test_rows_carry_the_settings(swept, tmp_path):
+    rows = swept.rows()
+    assert len(rows) == 4 * 3
+    assert list(rows[0])[:3] == ["alpha", "n", "seed"] and len(rows[0]) == 3 + 10
+    row = rows[2 * 3 + 1]  # setting 2 (alpha 0.5, n 0), seed 4
+    assert (row["alpha"], row["n"], row["seed"]) == (0.5, 0, 4)
+    assert [row[f"value[{e}]"] for e in range(10)] == swept.metrics[2, 1].tolist()
+    write_csv(rows, tmp_path / "runs.csv")
+    read = list(csv.DictReader((tmp_path / "runs.csv").open()))
+    assert read[7]["alpha"] == "0.5" and read[7]["seed"] == "4"
+
+
+def test_grid_order_and_a_list_of_settings():
+    assert expand_grid({"a": [1, 2], "b": [3, 4]}) == [
+        {"a": 1, "b": 3}, {"a": 1, "b": 4}, {"a": 2, "b": 3}, {"a": 2, "b": 4},
+    ]  # fmt: skip
+    assert expand_grid([{"a": 1, "b": 0}, {"b": 2, "a": 1}]) == [{"a": 1, "b": 0}, {"a": 1, "b": 2}]
+
+
+@pytest.mark.parametrize(
+    "grid, kwargs, message",
+    [
+        ({}, {}, "the grid is empty"),
+        ([], {}, "the grid is empty"),
+        ({"alpha": [], "n": [0]}, {}, r"grid\['alpha'\] must be a non-empty list"),
+        ({**ONE, "b": [1]}, {}, "unknown hyperparameter 'b': train takes alpha, n"),
+        ({"alpha": [0.1]}, {}, "does not give train's hyperparameters n"),
+        ([{"alpha": 0.1, "n": 0}, {"alpha": 0.1}], {}, "must name the same hyperparameters"),
+        (ONE, {"static": ("m",)}, "static name 'm' is not in the grid"),
+        ({"alpha": ["a"], "n": [0]}, {}, "'alpha' has non-numeric values"),
+        (ONE, {"seeds": 0}, "seeds must be an integer >= 1"),
+        (ONE, {"chunk_size": 0}, "chunk_size must be an integer >= 1"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_a_clear_error(grid, kwargs, message):
+    kwargs = {"seeds": 1, "static": ("n",), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        sweep(tiny_train, grid, **kwargs)
+
+
+def _python(code: str, *argv: str, **env: str) -> subprocess.Popen:
+    """Start ``code`` in a fresh interpreter (CPU backend) that can import this module."""
+    paths = [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": os.pathsep.join(filter(None, paths)),
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *argv], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _json_result(process: subprocess.Popen) -> dict:
+    stdout, stderr = process.communicate(timeout=180)
+    assert process.returncode == 0, stderr[-3000:]
+    return json.loads(stdout.strip().splitlines()[-1])  # last line: other libraries may print
+
+
+FOUR_DEVICES = """
+import json, jax, numpy as np
+import mbrl_jax.sweep as sw
+from test_sweep import GRID, SEEDS, tiny_train
+devices, to_host, put = [], sw._to_host, sw._put
+sw._to_host = lambda tree: devices.append(len(tree.sharding.device_set)) or to_host(tree)
+sw._put = lambda x, sharding: (lambda a: devices.append(len(a.sharding.device_set)) or a)(
+    put(x, sharding))
+whole = sw.sweep(tiny_train, GRID, SEEDS, static=("n",))
+chunked = sw.sweep(tiny_train, GRID, SEEDS, static=("n",), chunk_size=4)
+print(json.dumps({"count": jax.device_count(), "whole": whole.metrics.tolist(),
+                  "chunked": chunked.metrics.tolist(), "devices": devices}))
+"""
+
+
+def test_four_devices_give_the_one_device_result(swept):
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    out = _json_result(_python(FOUR_DEVICES, XLA_FLAGS=flags))
+    assert out["count"] == 4
+    assert set(out["devices"]) == {4}  # every input and output spread over the 4 devices
+    assert out["whole"] == swept.metrics.tolist()  # 6 runs per group padded to 8, dropped
+    assert out["chunked"] == swept.metrics.tolist()
+
+
+TWO_PROCESSES = """
+import json, sys, jax
+jax.distributed.initialize(f"127.0.0.1:{sys.argv[1]}", num_processes=2, process_id=int(sys.argv[2]))
+from mbrl_jax.sweep import sweep
+from test_sweep import SEEDS, tiny_train
+result = sweep(tiny_train, {"alpha": [0.1, 0.5], "n": [5]}, SEEDS, static=("n",))
+print(json.dumps({"count": jax.device_count(), "metrics": result.metrics.tolist()}))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_give_the_one_process_result(swept):
+    port = str(_free_port())
+    processes = [_python(TWO_PROCESSES, port, str(i)) for i in range(2)]
+    outs = [_json_result(p) for p in processes]
+    expected = swept.metrics[[1, 3]].tolist()  # the n = 5 settings
+    assert [o["count"] for o in outs] == [2, 2]  # one CPU device per process
+    assert [o["metrics"] for o in outs] == [expected, expected]
+
+
+def test_cli_sweep_writes_json_png_and_tidy_csv(tmp_path):
+    out = tmp_path / "sweep"
+    args = ["sweep", "dyna-maze", "--alpha", "0.1,0.5", "--n", "0,5", "--seeds", "2"]
+    assert main([*args, "--seed", "7", "--out", str(out), "--no-progress"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["experiment"] == "dyna-maze-sweep" and result["seeds"] == [7, 8]
+    assert set(result["timing"]) >= {"compile_s", "run_s"}
+    assert set(result["curves"]) == {"n=0", "n=5"}
+    assert result["curves"]["n=5"]["x"] == [0.1, 0.5]
+    assert (out / "dyna-maze-sweep.png").read_bytes()[:4] == b"\x89PNG"
+    rows = list(csv.DictReader((out / "dyna-maze-sweep-runs.csv").open()))
+    assert len(rows) == 2 * 2 * 2 and list(rows[0]) == ["alpha", "n", "seed", "mean_steps"]
+    n5 = [float(r["mean_steps"]) for r in rows if r["n"] == "5" and r["alpha"] == "0.1"]
+    assert np.mean(n5) == pytest.approx(result["curves"]["n=5"]["y"][0])
+
+
+def test_mean_steps_skips_episode_one_and_marks_unfinished_runs():
+    lengths = np.array([[100, 4, 6], [100, 4, -1]])
+    np.testing.assert_array_equal(mean_steps(lengths), [5.0, np.nan])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--alpha", "0,0.5"], "alpha must be in (0, 1], got 0.0"),
+        (["--alpha", "1.5"], "alpha must be in (0, 1], got 1.5"),
+        (["--alpha", ""], "give at least one value of alpha"),
+        (["--alpha", "x"], "--alpha must be comma-separated floats, got 'x'"),
+        (["--n", "-1"], "n must be an integer >= 0, got -1"),
+        (["--seeds", "0"], "--seeds must be an integer >= 1, got 0"),
+    ],
+)
+def test_cli_sweep_bad_input_exits_2(args, message, capsys):
+    assert main(["sweep", "dyna-maze", *args, "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
