@@ -15,8 +15,15 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
 
-from mbrl_jax.models.neural import NeuralModel, NeuralModelState
+from mbrl_jax.models.neural import (
+    NeuralModel,
+    NeuralModelState,
+    check_propagation,
+    check_training,
+)
 from mbrl_jax.results import Timing, compile_timed, run_timed
 from mbrl_jax.types import Planner, PRNGKey, Transition
 from mbrl_jax.validation import check_count
@@ -58,7 +65,7 @@ def make_pets(
     trial_length = check_count("trial_length", trial_length, minimum=1)
     params = env.default_params if env_params is None else env_params
     space = env.action_space(params)
-    model.step_fn(None, propagation)  # validates the propagation name
+    check_propagation(propagation)
 
     def run_episode(policy, policy_state, key: PRNGKey, restart: bool):
         """(transitions, stored, in_first_episode, rewards, policy infos), stacked over
@@ -142,11 +149,6 @@ def run_pets(pets: PETS, keys: jax.Array, trials: int, progress: bool = True) ->
     """Run PETS for ``trials`` planned trials after the random one, all seeds
     (``keys``, one per seed) vmapped in each compiled trial call; a progress bar
     over trials. Raises FloatingPointError if any refit met a non-finite loss."""
-    import numpy as np
-    from tqdm import tqdm
-
-    from mbrl_jax.models.neural import check_training
-
     trials = check_count("trials", trials, minimum=1)
     seeds = keys.shape[0]
     trial_keys = jax.vmap(lambda k: jax.random.split(k, trials + 1))(keys)  # (seeds, T+1)

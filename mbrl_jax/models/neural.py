@@ -49,6 +49,13 @@ from mbrl_jax.validation import check_count, check_in_range
 
 PROPAGATIONS = ("expectation", "ts1", "tsinf")
 
+
+def check_propagation(propagation: str) -> None:
+    """Raise ValueError unless ``propagation`` is one of :data:`PROPAGATIONS`."""
+    if propagation not in PROPAGATIONS:
+        raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {propagation!r}")
+
+
 TaskFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]  # (obs, action, next_obs) -> (N,)
 
 
@@ -693,8 +700,7 @@ def neural_model(
           predicts every row and each row takes a uniformly drawn member).
         """
         check_obs(obs, batched=True)
-        if propagation not in PROPAGATIONS:
-            raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {propagation!r}")
+        check_propagation(propagation)
         k_assign, k_noise = jax.random.split(key)
         n = obs.shape[0]
         x = encode(obs, action)
@@ -732,8 +738,7 @@ def neural_model(
         With "tsinf" and a planner's candidate-major rows (row c P + p is particle p
         of candidate c), P a multiple of E, particle p of every candidate keeps
         member p mod E over the whole horizon."""
-        if propagation not in PROPAGATIONS:
-            raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {propagation!r}")
+        check_propagation(propagation)
 
         def step(obs, action, key):
             return predict(state, obs, action, key, propagation)
