@@ -20,6 +20,7 @@ EXPERIMENTS: dict[str, str] = {
     "pets-cartpole": "experiments.pets_cartpole",
     "pets-pendulum": "experiments.pets_pendulum",
     "mpc-true-model": "experiments.mpc_true_model",
+    "dyna-dqn": "experiments.dyna_dqn",
 }
 
 

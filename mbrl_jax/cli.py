@@ -1,5 +1,5 @@
 """Command line: ``mbrl-jax run NAME [--runs N] [--seed S] [--out DIR] [--preset P]
-[--profile DIR]``,
+[--env ENV] [--profile DIR]``,
 ``mbrl-jax list``, ``mbrl-jax plot RESULT_JSON``,
 ``mbrl-jax sweep dyna-maze [--alpha A,...] [--n N,...] [--seeds K] [--chunk-size C]``."""
 
@@ -24,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument(
         "--preset", default=None, help="named settings, for experiments that have them (PETS)"
+    )
+    run.add_argument(
+        "--env", default=None, help="the task, for experiments that take one (dyna-dqn)"
     )
     add_profile_argument(run)
     _add_sweep_parser(sub)
@@ -115,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.preset is not None and args.preset not in presets:
             allowed = ", ".join(presets) if presets else f"none ({args.name} has no presets)"
             raise ValueError(f"unknown --preset {args.preset!r}; available: {allowed}")
+        tasks = getattr(module, "TASKS", {})
+        if args.env is not None and args.env not in tasks:
+            allowed = ", ".join(tasks) if tasks else f"none ({args.name} has a fixed task)"
+            raise ValueError(f"unknown --env {args.env!r}; available: {allowed}")
     except ValueError as error:
         print(f"mbrl-jax: error: {error}", file=sys.stderr)
         return 2
@@ -123,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     kwargs = {} if args.runs is None else {"runs": args.runs}
     if args.preset is not None:
         kwargs["preset"] = args.preset
+    if args.env is not None:
+        kwargs["env"] = args.env
     with profile_to(args.profile):
         result = module.run(seed=args.seed, progress=not args.no_progress, **kwargs)
     paths = write_result(result, args.out or Path("results") / args.name)

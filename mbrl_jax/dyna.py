@@ -33,11 +33,12 @@ class DynaState(NamedTuple):
 def init_dyna_state(
     learner: Learner, model: Model, search_control: SearchControl, key: PRNGKey
 ) -> DynaState:
-    k_learner, k_model, k_search = jax.random.split(key, 3)
+    """The learner is initialised with ``key`` itself (the model and the search control
+    with keys folded from it), so a Dyna agent starts as its learner alone would."""
     return DynaState(
-        learner.init(k_learner),
-        model.init(k_model),
-        search_control.init(k_search),
+        learner.init(key),
+        model.init(jax.random.fold_in(key, 1)),
+        search_control.init(jax.random.fold_in(key, 2)),
         jnp.zeros((), jnp.int32),
     )
 
@@ -113,6 +114,12 @@ def dyna(
     control, and the value function learns from planning alone (the prioritized
     sweeping box of S&B section 8.4). ``DynaState.updates`` counts the learner
     updates made, real and simulated.
+
+    The parts decide what one update is: a tabular learner takes one transition and
+    its model samples one; a neural learner (:func:`mbrl_jax.learners.dqn`) takes a
+    batch, which its search control and model propose and sample as a batch
+    (:func:`mbrl_jax.search.branched_rollouts`). So each planning step is one
+    learner update on whatever the model returns.
     """
     planning_steps = check_count("planning_steps", planning_steps, minimum=0)
 
@@ -123,10 +130,12 @@ def dyna(
         return learner.act(state.learner, obs, key)
 
     def update(state: DynaState, transition: Transition, key: PRNGKey) -> DynaState:
-        k_learner, k_model, k_search, k_plan = (jax.random.fold_in(key, i) for i in range(4))
+        # The learner's direct-RL update gets ``key`` itself, so with n = 0 the agent's
+        # learner follows exactly the path of the learner run on its own.
+        k_model, k_search, k_plan = (jax.random.fold_in(key, i) for i in range(1, 4))
         learner_state, updates = state.learner, state.updates
         if direct_rl:
-            learner_state = learner.update(learner_state, transition, k_learner)
+            learner_state = learner.update(learner_state, transition, key)
             updates = updates + 1
         model_state = model.update(state.model, transition, k_model)
         search_state = search_control.update(

@@ -172,7 +172,8 @@ def plot_result(result: dict[str, Any], path: Path, style: dict[str, Any] | None
 
     ``style`` keys (all optional): ``x_min`` (first x drawn), ``y_lim``, ``log_x``,
     ``log_y``, ``title``, and ``panels``: a list of ``{"title": ..., "labels": [...]}``
-    drawing those curves side by side, one panel each (as the book's Figure 8.8).
+    drawing those curves side by side, one panel each (as the book's Figure 8.8); a
+    panel may set its own ``y_label`` and ``log_y``.
     """
     import matplotlib
 
@@ -187,12 +188,12 @@ def plot_result(result: dict[str, Any], path: Path, style: dict[str, Any] | None
             _plot_curve(ax, label, result["curves"][label], style.get("x_min", -np.inf))
         if style.get("log_x"):
             ax.set_xscale("log")
-        if style.get("log_y"):
+        if panel.get("log_y", style.get("log_y")):
             ax.set_yscale("log")
         if "y_lim" in style:
             ax.set_ylim(*style["y_lim"])
         ax.set_xlabel(result["x_label"])
-        ax.set_ylabel(result["y_label"])
+        ax.set_ylabel(panel.get("y_label", result["y_label"]))
         ax.set_title(panel.get("title", ""))
         ax.legend()
         ax.grid(alpha=0.3)

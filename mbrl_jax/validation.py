@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 import jax
+import numpy as np
 
 
 def _concrete(value: Any) -> float | None:
@@ -45,3 +46,16 @@ def check_count(name: str, value: Any, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def raise_on_nan(first_bad_step: Any, what: str, step_name: str) -> None:
+    """Raise FloatingPointError (outside jit) naming the step and the runs where
+    ``first_bad_step`` (an int array, any leading run axes, -1 where all was finite)
+    records a NaN or inf ``what``."""
+    steps = np.ravel(np.asarray(first_bad_step))
+    runs = np.flatnonzero(steps >= 0)
+    if runs.size:
+        raise FloatingPointError(
+            f"{what} became NaN or inf at {step_name} {int(steps[runs[0]])} in run(s) "
+            f"{runs.tolist()}; lower the learning rate or check the data for non-finite values"
+        )

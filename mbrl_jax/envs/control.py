@@ -130,3 +130,19 @@ def pendulum_reward(obs: jax.Array, action: jax.Array, next_obs: Any) -> jax.Arr
     theta = jnp.arctan2(obs[..., 1], obs[..., 0])
     torque = jnp.clip(action[..., 0], -2.0, 2.0)
     return -(theta**2 + 0.1 * obs[..., 2] ** 2 + 0.001 * torque**2)
+
+
+def acrobot_termination(obs: Any, action: Any, next_obs: jax.Array) -> jax.Array:
+    """gymnax ``Acrobot-v1``'s termination from the next observation
+    ``[cos a1, sin a1, cos a2, sin a2, da1, da2]``: the tip is above the bar,
+    -cos(a1) - cos(a1 + a2) > 1, with cos(a1 + a2) = cos a1 cos a2 - sin a1 sin a2."""
+    del obs, action
+    cos1, sin1, cos2, sin2 = (next_obs[..., i] for i in range(4))
+    return -cos1 - (cos1 * cos2 - sin1 * sin2) > 1.0
+
+
+def mountain_car_termination(obs: Any, action: Any, next_obs: jax.Array) -> jax.Array:
+    """gymnax ``MountainCar-v0``'s termination from the next observation
+    ``[position, velocity]``: position >= 0.5 and velocity >= 0."""
+    del obs, action
+    return (next_obs[..., 0] >= 0.5) & (next_obs[..., 1] >= 0.0)

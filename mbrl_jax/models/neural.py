@@ -45,7 +45,7 @@ import optax
 
 from mbrl_jax.replay import ReplayBuffer, buffer_add_batch, buffer_init
 from mbrl_jax.types import Model, PRNGKey, StepFn, Transition
-from mbrl_jax.validation import check_count, check_in_range
+from mbrl_jax.validation import check_count, check_in_range, raise_on_nan
 
 PROPAGATIONS = ("expectation", "ts1", "tsinf")
 
@@ -186,15 +186,7 @@ def check_training(state_or_info: NeuralModelState | TrainInfo, where: str = "mo
     Accepts a model state or its TrainInfo, with any leading batch axes (seeds).
     """
     info = state_or_info.info if isinstance(state_or_info, NeuralModelState) else state_or_info
-    nan_step = jnp.ravel(jnp.asarray(info.nan_step))
-    runs = jnp.flatnonzero(nan_step >= 0)
-    if runs.size:
-        first = int(nan_step[runs[0]])
-        raise FloatingPointError(
-            f"{where} training failed: the loss became NaN or inf at gradient step {first} "
-            f"(counted over the model's life) in run(s) {runs.tolist()}; lower the learning "
-            f"rate or check the data for non-finite values"
-        )
+    raise_on_nan(info.nan_step, f"{where} training failed: the loss", "gradient step")
 
 
 def _stats_init(size: int) -> RunningStats:
@@ -708,7 +700,8 @@ def neural_model(
             out = predict_all(state.params, state.normalizer, x)
             out = jax.tree.map(lambda a: jnp.mean(a, axis=0), out)
             return outcome(state, obs, action, out, k_noise, noise=False)
-        if propagation == "tsinf":
+        if propagation == "tsinf" or (propagation == "ts1" and members == 1):
+            # With one member TS1 is TSinf: every row meets member 0.
             # Pad to a multiple of E with copies of the first rows (a static slice),
             # so row i still meets member i mod E; then drop the padding.
             padded = -(-n // members) * members

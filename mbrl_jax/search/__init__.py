@@ -1,5 +1,6 @@
 """What to update: search controls with the shared ``SearchControl(init, update, propose)``."""
 
+from mbrl_jax.search.branched import BranchState, branched_rollouts, model_buffer
 from mbrl_jax.search.prioritized import (
     PriorityQueue,
     SweepState,
@@ -14,11 +15,14 @@ from mbrl_jax.search.trajectory import TrajectoryState, trajectory_sampling, uni
 from mbrl_jax.search.uniform import SeenPairs, uniform_over_states, uniform_seen
 
 __all__ = [
+    "BranchState",
     "PriorityQueue",
     "SeenPairs",
     "SweepState",
     "TrajectoryState",
+    "branched_rollouts",
     "check_predecessor_overflow",
+    "model_buffer",
     "prioritized",
     "queue_init",
     "queue_is_empty",

@@ -1,0 +1,121 @@
+"""Benchmark: neural Dyna (Dyna-DQN on CartPole-v1) throughput of the whole vmapped
+training run, for 1, 8 and 64 seeds in one call.
+
+    python -m benchmarks.dyna_dqn [--seeds 1,8,64] [--n 0,5] [--steps 2000] [--repeats 3]
+
+Each (n, seeds) is ``jax.jit(jax.vmap(train))`` of a ``make_train`` run of
+``--steps`` real steps with the dyna-dqn experiment's CartPole settings (learning
+and planning start after 200 steps, so most steps are the steady state). Compile
+time is reported apart; run times are medians of ``--repeats`` calls. Env steps/s
+counts real steps of all seeds; Q-updates/s counts the DQN's gradient steps (real
+replay batches of 64 plus simulated batches of 64), model steps/s the model's.
+The baseline of each row is the 1-seed run of the same n: "x 1 seed" is the
+per-seed throughput relative to it. Prints a Markdown table for RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import replace
+
+import jax
+import numpy as np
+
+from experiments.dyna_dqn import TASKS, make_parts
+from experiments.dyna_maze import seed_keys
+from mbrl_jax.envs import make
+from mbrl_jax.results import device_description, versions
+from mbrl_jax.train import TrainConfig, make_train
+from mbrl_jax.validation import check_count
+
+STARTS = 200  # learning_starts and planning_starts: steady state from step 200
+
+
+def timed_training(n: int, seeds: int, steps: int, repeats: int) -> dict:
+    """Compile once, run ``repeats`` times: median seconds and the work done."""
+    env, params = make("CartPole-v1")
+    task = TASKS["CartPole-v1"]
+    settings = replace(task, planning_starts=STARTS, dqn={**task.dqn, "learning_starts": STARTS})
+    parts = make_parts(env, params, n, settings)
+    train = make_train(env, parts.agent, TrainConfig(num_steps=steps), params)
+    _, keys = seed_keys(0, seeds)
+    start = time.perf_counter()
+    compiled = jax.jit(jax.vmap(train)).lower(keys).compile()
+    compile_s = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        state, _ = jax.block_until_ready(compiled(keys))
+        times.append(time.perf_counter() - start)
+    run_s = statistics.median(times)
+    q_updates = int(np.asarray(state.learner.updates, np.int64).sum())
+    model_steps = int(np.asarray(state.model.total_steps, np.int64).sum())
+    return {
+        "n": n,
+        "seeds": seeds,
+        "steps": steps,
+        "compile_s": compile_s,
+        "run_s": run_s,
+        "run_s_min": min(times),
+        "run_s_max": max(times),
+        "env_steps_per_s": seeds * steps / run_s,
+        "q_updates_per_s": q_updates / run_s,
+        "model_steps_per_s": model_steps / run_s,
+    }
+
+
+def md_row(*cells) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="1,8,64")
+    parser.add_argument("--n", default="0,5")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    seed_counts = [check_count("--seeds", int(s), minimum=1) for s in args.seeds.split(",")]
+    ns = [check_count("--n", int(n), minimum=0) for n in args.n.split(",")]
+    steps = check_count("--steps", args.steps, minimum=STARTS + 1)
+    repeats = check_count("--repeats", args.repeats, minimum=1)
+    print(f"Device: {device_description()}; versions: {versions()}\n")
+    print(f"## Dyna-DQN training throughput (CartPole-v1, {steps} real steps per seed)\n")
+    print(
+        md_row(
+            "n",
+            "seeds",
+            "compile s",
+            "run s (median, min-max)",
+            "env steps/s",
+            "Q-updates/s",
+            "model steps/s",
+            "per seed x 1 seed",
+        )
+    )
+    print(md_row(*["---"] * 8))
+    for n in ns:
+        base = None
+        for seeds in seed_counts:
+            r = timed_training(n, seeds, steps, repeats)
+            per_seed = r["env_steps_per_s"] / seeds
+            base = base or per_seed
+            print(
+                md_row(
+                    n,
+                    seeds,
+                    f"{r['compile_s']:.1f}",
+                    f"{r['run_s']:.2f} ({r['run_s_min']:.2f}-{r['run_s_max']:.2f})",
+                    f"{r['env_steps_per_s']:,.0f}",
+                    f"{r['q_updates_per_s']:,.0f}",
+                    f"{r['model_steps_per_s']:,.0f}",
+                    f"{per_seed / base:.2f}",
+                ),
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,340 @@
+"""Neural Dyna on gymnax control tasks: the deep analogue of Figure 8.2.
+
+Dyna-DQN (:func:`mbrl_jax.agents.neural_dyna`: a DQN learner, a learned MLP
+model trained online, MBPO-style branched rollouts from replayed real states)
+with n = 0, 1, 5, 10 simulated batch updates per real step; n = 0 is plain DQN.
+Every ``eval_every`` real steps the greedy policy plays ``eval_episodes`` real
+episodes; curve ``n=N`` is their mean return, averaged over seeds, against real
+environment steps. Those held-out real episodes also score the model: the
+one-step error and the ``error_steps``-step open-loop error (the model fed the
+real actions from a real state), mean squared error of the predicted next
+observation (curves ``1-step error, n=N`` and ``K-step error, n=N``, second panel),
+and the learner: ``max Q, n=N`` is the mean of max_a Q(s, a) over their states
+(third panel), to be read against the returns the policy gets (a value that runs
+away from them is the learner diverging, not the model failing).
+
+``steps_to_target`` holds, per n and seed, the first evaluation step whose return
+reaches the task's target (475 on CartPole-v1, the task's "solved" level), or
+null when a run never does; ``speedup`` is the ratio of n = 0's mean steps to
+each n's (runs that never reach it counted at ``num_steps``: a lower bound).
+
+Each n is one compiled group: a Python loop over jitted chunks of ``eval_every``
+steps, each vmapped over all seeds, so the progress bar moves per chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from experiments.dyna_maze import seed_keys
+from mbrl_jax.agents import MLP_MODEL, NeuralDyna, neural_dyna
+from mbrl_jax.dyna import DynaState
+from mbrl_jax.envs import (
+    acrobot_termination,
+    cartpole_termination,
+    make,
+    mountain_car_termination,
+)
+from mbrl_jax.learners import check_q_training
+from mbrl_jax.models import check_training
+from mbrl_jax.results import Timing, compile_timed, curve, make_result, run_timed, timing_line
+from mbrl_jax.train import TrainConfig, make_train_chunks
+from mbrl_jax.validation import check_count
+
+NAME = "dyna-dqn"
+DESCRIPTION = "Neural Dyna (DQN + learned model + branched rollouts), n = 0, 1, 5, 10, gymnax"
+PLANNING_STEPS = (0, 1, 5, 10)
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """One task's run length, evaluation, target return and DQN hyperparameters."""
+
+    num_steps: int
+    target: float  # the return a run must reach ("solved")
+    termination_fn: Any
+    eval_every: int = 1000
+    eval_episodes: int = 5
+    error_steps: int = 10
+    horizon: int = 1  # branched rollout length k
+    planning_batch: int = 64
+    planning_starts: int = 1000
+    dqn: dict[str, Any] = field(default_factory=dict)
+
+
+_DQN = {
+    "hidden": (64, 64),
+    "learning_rate": 1e-3,
+    "gamma": 0.99,
+    "batch_size": 64,
+    "learning_starts": 1000,
+    "target_period": 100,
+    "epsilon_steps": 5000,
+    "epsilon_end": 0.05,
+    "capacity": 50_000,
+}
+
+TASKS = {
+    "CartPole-v1": TaskSettings(40_000, 475.0, cartpole_termination, dqn=_DQN),
+    "Acrobot-v1": TaskSettings(20_000, -100.0, acrobot_termination, dqn=_DQN),
+    "MountainCar-v0": TaskSettings(50_000, -110.0, mountain_car_termination, dqn=_DQN),
+}
+
+
+class Evaluation(NamedTuple):
+    """What one evaluation point measures, per seed."""
+
+    episode_return: jax.Array  # () mean return of the greedy policy's episodes
+    one_step_error: jax.Array  # () MSE of the model's next observation on their transitions
+    k_step_error: jax.Array  # () MSE after error_steps open-loop model steps
+    q_value: jax.Array  # () mean of max_a Q(s, a) over the states of those episodes
+
+
+def greedy_episodes(env, env_params, parts: NeuralDyna, state: DynaState, key, episodes: int):
+    """``episodes`` real episodes of the greedy policy (vmapped), each a scan over
+    the task's time limit: (obs, action, reward, next_obs, alive), each (T, E, ...);
+    ``alive`` is False after an episode has ended."""
+    k_reset, k_steps = jax.random.split(key)
+    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
+        jax.random.split(k_reset, episodes), env_params
+    )
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def one_step(carry, k):
+        obs, env_state, alive = carry
+        action = jnp.argmax(parts.learner.q_values(state.learner, obs), axis=-1)
+        next_obs, env_state, reward, terminated, truncated, info = step(
+            jax.random.split(k, episodes), env_state, action, env_params
+        )
+        record = (obs, action, reward, info["final_observation"], alive)
+        return (next_obs, env_state, alive & ~(terminated | truncated)), record
+
+    keys = jax.random.split(k_steps, env_params.max_steps_in_episode)
+    _, record = jax.lax.scan(one_step, (obs, env_state, jnp.ones((episodes,), bool)), keys)
+    return record
+
+
+def model_errors(parts: NeuralDyna, state: DynaState, record, steps: int, key):
+    """(one-step, ``steps``-step) mean squared error of the model's predicted next
+    observation on real transitions, open loop: from the real obs_t with the real
+    actions a_t .. a_{t+k-1}, against the real obs_{t+k} (windows inside an episode)."""
+    obs, action, _, next_obs, alive = record
+    length, episodes, size = obs.shape
+
+    def predict(o, a):
+        flat = (jnp.reshape(o, (-1, size)), jnp.reshape(a, (-1,)))
+        return jnp.reshape(parts.model.predict(state.model, *flat, key, "expectation")[0], o.shape)
+
+    def mse(pred, true, valid):
+        per_row = jnp.mean((pred - true) ** 2, axis=-1)
+        return jnp.sum(jnp.where(valid, per_row, 0.0)) / jnp.maximum(jnp.sum(valid), 1)
+
+    pred = predict(obs, action)
+    one_step = mse(pred, next_obs, alive)
+    windows = length - steps + 1
+    pred = pred[:windows]
+    for j in range(1, steps):
+        pred = predict(pred, action[j : j + windows])
+    k_step = mse(pred, next_obs[steps - 1 :], alive[steps - 1 :])
+    del episodes
+    return one_step, k_step
+
+
+def make_run(env, env_params, parts: NeuralDyna, settings: TaskSettings):
+    """``(start(key) -> carry, chunk(carry, key) -> (carry, Evaluation))`` of one run:
+    ``chunk`` runs ``eval_every`` real steps, then evaluates."""
+    start, run_chunk = make_train_chunks(
+        env, parts.agent, TrainConfig(num_steps=settings.eval_every), env_params
+    )
+
+    def evaluate(state: DynaState, key) -> Evaluation:
+        k_play, k_model = jax.random.split(key)
+        record = greedy_episodes(env, env_params, parts, state, k_play, settings.eval_episodes)
+        returns = jnp.sum(jnp.where(record[4], record[2], 0.0), axis=0)
+        one_step, k_step = model_errors(parts, state, record, settings.error_steps, k_model)
+        obs, alive = record[0], record[4]
+        q_max = jnp.max(parts.learner.q_values(state.learner, obs), axis=-1)
+        q_value = jnp.sum(jnp.where(alive, q_max, 0.0)) / jnp.maximum(jnp.sum(alive), 1)
+        return Evaluation(jnp.mean(returns), one_step, k_step, q_value)
+
+    def chunk(carry, key):
+        carry, _ = run_chunk(carry, settings.eval_every)
+        return carry, evaluate(carry.agent_state, key)
+
+    return start, chunk
+
+
+def make_parts(env, env_params, n: int, settings: TaskSettings) -> NeuralDyna:
+    """The Dyna-DQN agent with n planning steps for ``env`` under ``settings``."""
+    obs_size = env.observation_space(env_params).shape[0]
+    return neural_dyna(
+        obs_size,
+        env.action_space(env_params),
+        n,
+        horizon=settings.horizon,
+        planning_batch=settings.planning_batch,
+        model_config=MLP_MODEL,
+        termination_fn=settings.termination_fn,
+        planning_starts=settings.planning_starts,
+        **settings.dqn,
+    )
+
+
+def run_group(env, env_params, n: int, settings: TaskSettings, keys, bar=None):
+    """Train one n over all seeds: per-chunk :class:`Evaluation` stacked (seeds,
+    evaluations), the final DynaState, and the :class:`Timing` (compile apart)."""
+    start, chunk = make_run(env, env_params, make_parts(env, env_params, n, settings), settings)
+    start, chunk = jax.vmap(start), jax.vmap(chunk)
+    start_c, timing = compile_timed(start, keys)
+    carry, start_s = run_timed(start_c, keys)
+    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 7))(keys)
+    chunk_c, chunk_timing = compile_timed(chunk, carry, eval_keys)
+    timing, run_s, evaluations = timing + chunk_timing, start_s, []
+    for i in range(settings.num_steps // settings.eval_every):
+        k = jax.vmap(lambda key, i=i: jax.random.fold_in(key, i))(eval_keys)
+        (carry, evaluation), seconds = run_timed(chunk_c, carry, k)
+        run_s += seconds
+        evaluations.append(evaluation)
+        if bar is not None:
+            bar.update(1)
+    check_q_training(carry.agent_state.learner, f"Dyna-DQN n={n}")
+    check_training(carry.agent_state.model, f"Dyna-DQN n={n} model")
+    stacked = jax.tree.map(lambda *e: np.stack(e, axis=1), *evaluations)
+    return stacked, carry.agent_state, replace(timing, run_s=timing.run_s + run_s)
+
+
+def steps_to_target(x: np.ndarray, returns: np.ndarray, target: float) -> list[float | None]:
+    """Per seed (rows of ``returns``), the first x whose return reaches ``target``."""
+    reached = returns >= target
+    return [float(x[np.argmax(row)]) if row.any() else None for row in reached]
+
+
+def run(
+    runs: int = 8,
+    seed: int = 0,
+    progress: bool = True,
+    env: str = "CartPole-v1",
+    planning_steps: tuple[int, ...] = PLANNING_STEPS,
+    replay_controls: tuple[int, ...] = (),
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Dyna-DQN on ``env`` for each n in ``planning_steps``, ``runs`` seeds vmapped;
+    ``overrides`` replace fields of the task's :class:`TaskSettings`.
+
+    For each n in ``replay_controls`` a control run adds curve ``replay 1+n/step``:
+    plain DQN taking 1 + n gradient steps per real step on real replay minibatches,
+    the same update budget as Dyna with n planning steps, without a model (the
+    comparison of van Hasselt et al. 2019, "When to use parametric models in RL?")."""
+    if env not in TASKS:
+        raise ValueError(f"unknown --env {env!r} for {NAME}; available: {', '.join(TASKS)}")
+    check_count("runs", runs, minimum=1)
+    settings = replace(TASKS[env], **overrides)
+    for name in ("num_steps", "eval_every", "eval_episodes", "error_steps"):
+        check_count(name, getattr(settings, name), minimum=1)
+    if settings.num_steps % settings.eval_every:
+        raise ValueError(
+            f"num_steps={settings.num_steps} must be a multiple of eval_every={settings.eval_every}"
+        )
+    ns = [check_count("planning steps n", n, minimum=0) for n in planning_steps]
+    groups = [(f"n={n}", n, settings) for n in ns] + [
+        (
+            f"replay {1 + m}/step",
+            0,
+            replace(settings, dqn={**settings.dqn, "replay_updates": 1 + m}),
+        )
+        for m in (check_count("replay control n", m, minimum=1) for m in replay_controls)
+    ]
+    environment, env_params = make(env)
+    seeds, keys = seed_keys(seed, runs)
+    x = np.arange(1, settings.num_steps // settings.eval_every + 1) * settings.eval_every
+    curves, errors, q_values, reached, timing = {}, {}, {}, {}, Timing()
+    total = len(groups) * len(x)
+    bar = tqdm(total=total, desc=f"{NAME} {env}", unit="chunk", disable=not progress)
+    for label, n, group_settings in groups:
+        evaluation, _, group_timing = run_group(
+            environment, env_params, n, group_settings, keys, bar
+        )
+        timing = timing + group_timing
+        curves[label] = curve(x, evaluation.episode_return)
+        errors[f"1-step error, {label}"] = curve(x, evaluation.one_step_error)
+        errors[f"{settings.error_steps}-step error, {label}"] = curve(x, evaluation.k_step_error)
+        q_values[f"max Q, {label}"] = curve(x, evaluation.q_value)
+        reached[label] = steps_to_target(x, evaluation.episode_return, settings.target)
+    bar.close()
+    params = {
+        **{k: v for k, v in asdict(settings).items() if k not in ("termination_fn", "dqn")},
+        **settings.dqn,
+        "env": env,
+        "planning_steps": ns,
+        "replay_controls": list(replay_controls),
+        "runs": runs,
+        "model": "MLP " + "-".join(map(str, MLP_MODEL.hidden)) + ", 1 online step per real step",
+    }
+    return make_result(
+        NAME,
+        params=params,
+        seeds=seeds,
+        timing=timing,
+        x_label="Real environment steps",
+        y_label="Return of the greedy policy (mean over seeds)",
+        curves={**curves, **errors, **q_values},
+        steps_to_target=reached,
+        speedup=speedups(reached, settings.num_steps),
+        plot_style={
+            "title": f"Dyna-DQN on {env}",
+            "panels": [
+                {"title": "Return", "labels": list(curves)},
+                {
+                    "title": "Model error on held-out real episodes",
+                    "labels": list(errors),
+                    "y_label": "MSE of the next observation",
+                    "log_y": True,
+                },
+                {
+                    "title": "Value estimates on held-out real episodes",
+                    "labels": list(q_values),
+                    "y_label": "mean over states of max_a Q(s, a)",
+                },
+            ],
+        },
+    )
+
+
+def speedups(reached: dict[str, list], num_steps: int) -> dict[str, float | None]:
+    """n = 0's mean steps to the target over each n's (never: ``num_steps``)."""
+    if "n=0" not in reached:
+        return {}
+
+    def mean_steps(values):
+        return float(np.mean([num_steps if v is None else v for v in values]))
+
+    base = mean_steps(reached["n=0"])
+    return {label: base / mean_steps(values) for label, values in reached.items()}
+
+
+def summary(result: dict) -> str:
+    target, reached = result["params"]["target"], result["steps_to_target"]
+    lines = [f"Dyna-DQN on {result['params']['env']}: steps to a greedy return >= {target}"]
+    for label, values in result["steps_to_target"].items():
+        done = [v for v in values if v is not None]
+        mean = f"{np.mean(done):.0f}" if done else "-"
+        speedup = result["speedup"].get(label)
+        lines.append(
+            f"  {label:14s} reached in {len(done)}/{len(values)} runs, mean {mean} steps "
+            f"(per run: {values}); speedup over n=0 {speedup:.2f}x"
+            if speedup is not None
+            else f"  {label:14s} reached in {len(done)}/{len(values)} runs, mean {mean}"
+        )
+    final = {label: c["y"][-1] for label, c in result["curves"].items() if label in reached}
+    lines.append("  final return: " + ", ".join(f"{k} {v:.1f}" for k, v in final.items()))
+    lines.append(timing_line(result))
+    return "\n".join(lines)
+
+
+__all__ = ["DESCRIPTION", "NAME", "TASKS", "run", "summary"]

@@ -1,0 +1,94 @@
+"""Search control for neural Dyna: branched model rollouts from replayed real states.
+
+MBPO (Janner et al. 2019, "When to trust your model") as a Dyna search control.
+Each planning step proposes a *batch* of (state, action) pairs: ``batch_size``
+branches that start from real states drawn uniformly from the replay buffer and
+follow the learner's current policy through the model for ``horizon`` (k) steps.
+Planning step j of a branch proposes the state the model reached at step j - 1,
+so the n planning updates of a real step walk the branches k steps deep, then
+start new ones. With k = 1 every planning step starts afresh from real states:
+classic Dyna's one-step planning (S&B section 8.2) on a batch. A branch whose
+simulated transition terminates restarts from a fresh real state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from mbrl_jax.replay import ReplayBuffer, buffer_sample
+from mbrl_jax.types import Learner, PRNGKey, SearchControl, State, Transition
+from mbrl_jax.validation import check_count
+
+
+class BranchState(NamedTuple):
+    obs: jax.Array  # (batch_size, obs_size) where each branch stands
+    depth: jax.Array  # () int32 model steps taken along the current branches, 0 .. horizon - 1
+    real_steps: jax.Array  # () int32 real transitions seen
+
+
+def model_buffer(model_state: State) -> ReplayBuffer:
+    """The real transitions a neural model keeps (``NeuralModelState.data``)."""
+    return model_state.data
+
+
+def branched_rollouts(
+    learner: Learner,
+    obs_size: int,
+    batch_size: int,
+    horizon: int = 1,
+    *,
+    start_after: int = 1,
+    real_buffer: Callable[[State], ReplayBuffer] = model_buffer,
+) -> SearchControl:
+    """Propose ``batch_size`` (obs, action) pairs per planning step along branched
+    rollouts of ``horizon`` model steps (see the module docstring).
+
+    Start states are drawn from ``real_buffer(model_state)`` (the model's buffer of
+    real transitions by default); actions come from ``learner.act`` on the current
+    learner state, one key per branch. Planning waits until ``start_after`` real
+    transitions have been seen (``has_proposal``; skipped updates are not counted).
+    """
+    obs_size = check_count("obs_size", obs_size, minimum=1)
+    batch_size = check_count("batch_size", batch_size, minimum=1)
+    horizon = check_count("horizon (the rollout length k)", horizon, minimum=1)
+    start_after = check_count("start_after", start_after, minimum=1)
+
+    def fresh_states(model_state: State, key: PRNGKey) -> jax.Array:
+        return buffer_sample(real_buffer(model_state), key, batch_size).obs
+
+    def init(key: PRNGKey) -> BranchState:
+        del key
+        zero = jnp.zeros((), jnp.int32)
+        return BranchState(jnp.zeros((batch_size, obs_size)), zero, zero)
+
+    def update(
+        state: BranchState,
+        transition: Transition,
+        learner_state,
+        model_state,
+        key,
+        *,
+        simulated: bool = False,
+    ) -> BranchState:
+        del learner_state
+        if not simulated:
+            return state._replace(real_steps=state.real_steps + 1)
+        ended = transition.done[:, None]
+        obs = jnp.where(ended, fresh_states(model_state, key), transition.next_obs)
+        return state._replace(obs=obs, depth=(state.depth + 1) % horizon)
+
+    def propose(state: BranchState, learner_state, model_state, key: PRNGKey):
+        k_start, k_act = jax.random.split(key)
+        obs = jnp.where(state.depth == 0, fresh_states(model_state, k_start), state.obs)
+        keys = jax.random.split(k_act, batch_size)
+        action = jax.vmap(learner.act, in_axes=(None, 0, 0))(learner_state, obs, keys)
+        return obs, action, state._replace(obs=obs)
+
+    def has_proposal(state: BranchState) -> jax.Array:
+        return state.real_steps >= start_after
+
+    return SearchControl(init, update, propose, has_proposal=has_proposal)

@@ -1,0 +1,434 @@
+"""Neural Dyna: the DQN learner (targets and updates by hand, a known optimal Q),
+branched-rollout search control, the same dyna(...) building tabular and neural
+agents, n = 0 equal to plain DQN, NaN reporting, bad input, the experiment."""
+
+import json
+import re
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mbrl_jax import Agent, Model, TrainConfig, Transition, dyna, make_train
+from mbrl_jax.agents import neural_dyna
+from mbrl_jax.envs import (
+    acrobot_termination,
+    cartpole_termination,
+    make,
+    mountain_car_termination,
+)
+from mbrl_jax.learners import check_q_training, dqn, q_learning, td_target
+from mbrl_jax.models import ModelConfig, neural_model, tabular_sample_model
+from mbrl_jax.replay import buffer_add_batch, buffer_init
+from mbrl_jax.search import branched_rollouts, uniform_seen
+from mbrl_jax.types import SearchControl
+from tests.conftest import seeds
+
+SMALL_MODEL = ModelConfig(
+    ensemble_size=1, hidden=(32,), probabilistic=False, capacity=1000, train_steps_per_update=1
+)
+SMALL_DQN = dict(hidden=(32,), capacity=1000, batch_size=16, learning_starts=50)
+
+
+def batch(obs, action, reward, next_obs, done) -> Transition:
+    f = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+    return Transition(
+        f(obs), jnp.asarray(action, jnp.int32), f(reward), f(next_obs), jnp.asarray(done, bool)
+    )
+
+
+def test_td_target_by_hand():
+    q_next_target = jnp.array([[1.0, 3.0], [2.0, 0.0], [4.0, -1.0]])
+    q_next_online = jnp.array([[5.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
+    reward = jnp.array([1.0, 2.0, -1.0])
+    done = jnp.array([False, True, False])
+    # DQN: r + 0.9 max_a Q_target(s', a); no bootstrap at a terminal s'.
+    np.testing.assert_allclose(
+        td_target(q_next_target, q_next_online, reward, done, 0.9, double=False),
+        [1 + 0.9 * 3, 2.0, -1 + 0.9 * 4],
+    )
+    # Double DQN: Q_target at the online network's argmax (0, 1, 1).
+    np.testing.assert_allclose(
+        td_target(q_next_target, q_next_online, reward, done, 0.9, double=True),
+        [1 + 0.9 * 1, 2.0, -1 + 0.9 * -1],
+    )
+
+
+def test_one_update_of_a_linear_q_by_hand():
+    """Q(s, .) = s W + b (no hidden layer), squared loss, one transition: the gradient
+    of 1/2 (y - Q(s, a))^2 is -(y - Q(s, a)) [s, 1] in column a and zero elsewhere,
+    and Adam's first step moves each parameter by -lr sign(gradient)."""
+    lr, gamma = 0.01, 0.5
+    learner = dqn(
+        2,
+        2,
+        hidden=(),
+        learning_rate=lr,
+        gamma=gamma,
+        loss="squared",
+        double=False,
+        target_period=2,
+    )
+    state = learner.init(jax.random.key(0))
+    w = np.asarray(state.params["params"]["Dense_0"]["kernel"])
+    b = np.asarray(state.params["params"]["Dense_0"]["bias"])
+    s, a, r, s2 = np.array([1.0, -2.0]), 1, 0.5, np.array([0.5, 3.0])
+    y = r + gamma * np.max(s2 @ w + b)
+    error = y - (s @ w + b)[a]
+    grad_w, grad_b = np.zeros_like(w), np.zeros_like(b)
+    grad_w[:, a], grad_b[a] = -error * s, -error
+    new = learner.update(state, batch([s], [a], [r], [s2], [False]), jax.random.key(1))
+    np.testing.assert_allclose(
+        new.params["params"]["Dense_0"]["kernel"], w - lr * np.sign(grad_w), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        new.params["params"]["Dense_0"]["bias"], b - lr * np.sign(grad_b), atol=1e-6
+    )
+    np.testing.assert_allclose(new.loss, 0.5 * error**2, rtol=1e-5)
+    # The target network is refreshed every second update (target_period=2).
+    np.testing.assert_array_equal(new.target_params["params"]["Dense_0"]["kernel"], w)
+    newer = learner.update(new, batch([s], [a], [r], [s2], [False]), jax.random.key(2))
+    np.testing.assert_array_equal(
+        newer.target_params["params"]["Dense_0"]["kernel"],
+        newer.params["params"]["Dense_0"]["kernel"],
+    )
+    assert int(newer.updates) == 2 and int(newer.env_steps) == 0
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_batch_updates_converge_to_the_known_optimal_q(double):
+    """A two-step chain: from s0, action 0 ends with reward 1, action 1 moves to s1
+    with reward 0; in s1 action 0 ends with 0, action 1 ends with 2. With gamma 0.9:
+    Q*(s1) = (0, 2), Q*(s0) = (1, 1.8)."""
+    s0, s1 = [1.0, 0.0], [0.0, 1.0]
+    data = batch(
+        [s0, s0, s1, s1], [0, 1, 0, 1], [1, 0, 0, 2], [s0, s1, s0, s0], [True, False, True, True]
+    )
+    learner = dqn(
+        2, 2, hidden=(16,), learning_rate=3e-3, gamma=0.9, double=double, target_period=20
+    )
+
+    @jax.jit
+    def train(key):
+        state = learner.init(key)
+        state, _ = jax.lax.scan(
+            lambda s, _: (learner.update(s, data, key), None), state, None, length=3000
+        )
+        return learner.q_values(state, jnp.array([s0, s1]))
+
+    np.testing.assert_allclose(train(jax.random.key(0)), [[1.0, 1.8], [0.0, 2.0]], atol=0.02)
+
+
+def test_real_transitions_are_replayed_and_epsilon_follows_real_steps():
+    learner = dqn(
+        2,
+        3,
+        hidden=(8,),
+        capacity=4,
+        batch_size=2,
+        learning_starts=3,
+        epsilon_start=1.0,
+        epsilon_end=0.0,
+        epsilon_steps=4,
+    )
+    state = learner.init(jax.random.key(0))
+    for t in range(6):
+        one = Transition(
+            jnp.full((2,), float(t)),
+            jnp.int32(t % 3),
+            jnp.float32(1.0),
+            jnp.full((2,), t + 1.0),
+            jnp.bool_(False),
+        )
+        state = learner.update(state, one, jax.random.key(t))
+        # Gradient steps start once the buffer holds learning_starts transitions.
+        assert int(state.updates) == max(0, t + 1 - 2)
+    assert int(state.env_steps) == 6 and int(state.buffer.size) == 4
+    # The ring wrapped: it holds transitions 2..5 (slot j has item j + 4 if j < 2).
+    np.testing.assert_array_equal(state.buffer.data.obs[:, 0], [4, 5, 2, 3])
+    # After epsilon_steps real steps epsilon is 0: acting is greedy for any key.
+    obs = jnp.array([0.3, -0.2])
+    greedy = int(jnp.argmax(learner.q_values(state, obs)))
+    acts = jax.vmap(learner.act, in_axes=(None, None, 0))(state, obs, seeds(50))
+    assert set(np.asarray(acts).tolist()) == {greedy}
+    fresh = learner.init(jax.random.key(0))  # epsilon 1: uniformly random
+    acts = jax.vmap(learner.act, in_axes=(None, None, 0))(fresh, obs, seeds(300))
+    assert set(np.asarray(acts).tolist()) == {0, 1, 2}
+
+
+def test_replay_updates_take_that_many_steps_per_real_transition():
+    learner = dqn(2, 2, hidden=(8,), capacity=16, batch_size=4, learning_starts=3, replay_updates=3)
+    state = learner.init(jax.random.key(0))
+    for t in range(5):
+        one = Transition(
+            jnp.full((2,), float(t)),
+            jnp.int32(t % 2),
+            jnp.float32(1.0),
+            jnp.full((2,), t + 1.0),
+            jnp.bool_(False),
+        )
+        state = jax.jit(learner.update)(state, one, jax.random.key(t))
+    assert int(state.updates) == 3 * (5 - 3 + 1)
+
+
+def test_nan_in_the_q_loss_is_detected_reported_and_skipped():
+    learner = dqn(2, 2, hidden=(8,))
+    states = jax.vmap(learner.init)(seeds(3))
+    good = batch([[1.0, 0.0]], [0], [1.0], [[0.0, 1.0]], [False])
+    bad = good._replace(reward=jnp.array([jnp.nan]))
+    batches = jax.tree.map(lambda g, b: jnp.stack([g, b, g]), good, bad)
+    updated = jax.vmap(learner.update)(states, batches, seeds(3))
+    np.testing.assert_array_equal(updated.nan_update, [-1, 0, -1])
+    # The bad step left run 1's parameters as they were; the others moved.
+    kernel = lambda s: s.params["params"]["Dense_0"]["kernel"]  # noqa: E731
+    np.testing.assert_array_equal(kernel(updated)[1], kernel(states)[1])
+    assert not np.array_equal(kernel(updated)[0], kernel(states)[0])
+    with pytest.raises(
+        FloatingPointError,
+        match=r"TD loss became NaN or inf at gradient "
+        r"update 0 in run\(s\) \[1\]",
+    ):
+        check_q_training(updated)
+    check_q_training(jax.tree.map(lambda x: x[0], updated))  # a clean run passes
+
+
+def _planning_parts(horizon: int):
+    """A learner that always picks action 1, and a hand model moving obs by +1 per
+    step (terminating past 3), around a buffer of real start states 10, 20, 30."""
+    learner = dqn(1, 2, hidden=(4,))
+    always_one = learner._replace(act=lambda state, obs, key: jnp.int32(1))
+
+    def sample(model_state, obs, action, key):
+        next_obs = obs + action[:, None].astype(jnp.float32)
+        done = (next_obs[:, 0] % 10) > 3
+        return Transition(obs, action, jnp.zeros(obs.shape[0]), next_obs, done)
+
+    starts = jnp.array([[10.0], [20.0], [30.0]])
+    real = batch(starts, [0, 0, 0], [0, 0, 0], starts, [False] * 3)
+    buffer = buffer_add_batch(buffer_init(jax.tree.map(lambda x: x[0], real), 8), real)
+    model_state = type("ModelState", (), {"data": buffer})()
+    search = branched_rollouts(always_one, 1, 4, horizon)
+    return always_one, sample, model_state, search
+
+
+def test_branched_rollouts_follow_the_model_for_k_steps_then_restart():
+    learner, sample, model_state, search = _planning_parts(horizon=3)
+    state = search.init(jax.random.key(0))
+    assert not search.has_proposal(state)  # no real transition seen yet
+    real = batch([[10.0]], [0], [0.0], [[10.0]], [False])
+    state = search.update(
+        state, jax.tree.map(lambda x: x[0], real), None, model_state, jax.random.key(0)
+    )
+    assert search.has_proposal(state)
+    depths = []
+    for step in range(7):
+        key = jax.random.key(step)
+        obs, action, state = search.propose(state, None, model_state, key)
+        offset = np.asarray(obs[:, 0]) % 10
+        depths.append(offset.tolist())
+        np.testing.assert_array_equal(action, 1)
+        simulated = sample(model_state, obs, action, key)
+        state = search.update(state, simulated, None, model_state, key, simulated=True)
+    # Start states come from the buffer (offset 0); each branch then walks the model's
+    # +1 steps; after k = 3 steps all branches start again from real states.
+    assert depths == [[0] * 4, [1] * 4, [2] * 4] * 2 + [[0] * 4]
+    assert set(np.asarray(obs[:, 0]).tolist()) <= {10.0, 20.0, 30.0}
+
+
+def test_terminated_branches_restart_from_real_states():
+    learner, sample, model_state, search = _planning_parts(horizon=10)
+    state = search.init(jax.random.key(0))._replace(real_steps=jnp.int32(1))
+    offsets = []
+    for step in range(6):
+        key = jax.random.key(step)
+        obs, action, state = search.propose(state, None, model_state, key)
+        offsets.append(int(np.asarray(obs[0, 0]) % 10))
+        state = search.update(
+            state, sample(model_state, obs, action, key), None, model_state, key, simulated=True
+        )
+    # The model terminates on reaching offset 4, so branches cycle 0, 1, 2, 3, 0, ...
+    assert offsets == [0, 1, 2, 3, 0, 1]
+
+
+def test_tabular_and_neural_dyna_are_the_same_dyna_call(maze):
+    n, steps, starts = 3, 300, 100
+    S, A = maze.num_states, maze.num_actions
+    tabular = dyna(q_learning(S, A), tabular_sample_model(S, A), uniform_seen(S, A), n)
+    cartpole, params = make("CartPole-v1")
+    learner = dqn(4, 2, **SMALL_DQN)
+    model = neural_model(
+        4, cartpole.action_space(params), SMALL_MODEL, termination_fn=cartpole_termination
+    )
+    search = branched_rollouts(learner, 4, 8, horizon=2, start_after=starts)
+    neural = dyna(learner, model.model, search, n)
+    assert isinstance(model.model, Model) and isinstance(search, SearchControl)
+    config = TrainConfig(num_steps=steps)
+    tab_state, _ = jax.jit(make_train(maze, tabular, config))(jax.random.key(0))
+    neu_state, _ = jax.jit(make_train(cartpole, neural, config, params))(jax.random.key(0))
+    # One real update per step plus n planning updates; the neural agent plans from
+    # the real step its search control starts at.
+    assert int(tab_state.updates) == steps * (1 + n)
+    assert int(neu_state.updates) == steps + n * (steps - starts + 1)
+    assert int(neu_state.learner.updates) == (steps - 50 + 1) + n * (steps - starts + 1)
+
+
+def test_planning_ratio_zero_is_plain_dqn_on_the_same_key():
+    env, params = make("CartPole-v1")
+    parts = neural_dyna(
+        4,
+        env.action_space(params),
+        0,
+        model_config=SMALL_MODEL,
+        termination_fn=cartpole_termination,
+        **SMALL_DQN,
+    )
+    config = TrainConfig(num_steps=400)
+    key = jax.random.key(5)
+    plain_agent = Agent(*parts.learner.learner)
+    plain_state, plain = jax.jit(make_train(env, plain_agent, config, params))(key)
+    dyna_state, composed = jax.jit(make_train(env, parts.agent, config, params))(key)
+    np.testing.assert_array_equal(plain.cumulative_reward, composed.cumulative_reward)
+    np.testing.assert_array_equal(plain.episodes, composed.episodes)
+    for a, b in zip(jax.tree.leaves(plain_state), jax.tree.leaves(dyna_state.learner), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert int(plain_state.updates) == 400 - 50 + 1  # and it did learn from replay
+
+
+def test_neural_dyna_same_key_same_result_and_vmap_equals_separate_runs():
+    env, params = make("CartPole-v1")
+    parts = neural_dyna(
+        4,
+        env.action_space(params),
+        2,
+        horizon=2,
+        planning_batch=8,
+        planning_starts=100,
+        model_config=SMALL_MODEL,
+        termination_fn=cartpole_termination,
+        **SMALL_DQN,
+    )
+    train = jax.jit(jax.vmap(make_train(env, parts.agent, TrainConfig(num_steps=200), params)))
+    keys = seeds(3)
+    state, metrics = train(keys)
+    again_state, again = train(keys)
+    np.testing.assert_array_equal(metrics.cumulative_reward, again.cumulative_reward)
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(again_state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    _, alone = train(keys[1:2])
+    np.testing.assert_array_equal(alone.episodes[0], metrics.episodes[1])
+
+
+def test_bad_input_is_a_clear_error():
+    env, params = make("CartPole-v1")
+    space = env.action_space(params)
+    with pytest.raises(ValueError, match="planning_steps must be an integer >= 0, got -1"):
+        neural_dyna(4, space, -1)
+    with pytest.raises(
+        ValueError,
+        match=r"horizon \(the rollout length k\) must be an integer "
+        r">= 1, got 0",
+    ):
+        neural_dyna(4, space, 5, horizon=0)
+    with pytest.raises(ValueError, match="capacity=32 < batch_size=64"):
+        dqn(4, 2, capacity=32, batch_size=64)
+    with pytest.raises(ValueError, match="Discrete action space"):
+        neural_dyna(3, make("Pendulum-v1")[0].action_space(None), 1)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        dqn(4, 2, loss="l1")
+    with pytest.raises(ValueError, match="epsilon_end must be in"):
+        dqn(4, 2, epsilon_end=1.5)
+    learner = dqn(4, 2)
+    with pytest.raises(ValueError, match=r"observations of shape \(4,\)"):
+        learner.update(
+            learner.init(jax.random.key(0)),
+            batch([0.0] * 3, 0, 0.0, [0.0] * 3, False),
+            jax.random.key(0),
+        )
+
+
+def _pump(velocity_index: int):
+    """Action 2 while the velocity ``obs[velocity_index]`` is positive, else 0: pumps
+    energy into Acrobot (the second joint's velocity) and MountainCar, so that
+    their episodes reach the goal (8 of 8 Acrobot episodes within 400 steps)."""
+    return lambda obs, key: jnp.where(obs[velocity_index] > 0, 2, 0)
+
+
+def _random(env, params):
+    return lambda obs, key: env.action_space(params).sample(key)
+
+
+@pytest.mark.parametrize(
+    "name, termination, policy",
+    [
+        ("CartPole-v1", cartpole_termination, None),
+        ("Acrobot-v1", acrobot_termination, _pump(5)),
+        ("MountainCar-v0", mountain_car_termination, _pump(1)),
+    ],
+)
+def test_known_terminations_match_the_gymnax_environments(name, termination, policy):
+    env, params = make(name)
+    policy = policy or _random(env, params)
+
+    def rollout(key):
+        obs, state = env.reset(key, params)
+
+        def step(carry, k):
+            obs, state = carry
+            k_act, k_step = jax.random.split(k)
+            action = policy(obs, k_act)
+            next_obs, state, _, terminated, _, info = env.step(k_step, state, action, params)
+            predicted = termination(obs, action, info["final_observation"])
+            return (next_obs, state), (predicted, terminated)
+
+        return jax.lax.scan(step, (obs, state), jax.random.split(key, 400))[1]
+
+    predicted, terminated = jax.jit(jax.vmap(rollout))(seeds(8))
+    assert np.asarray(terminated).sum() >= 8  # the check meets real terminations
+    np.testing.assert_array_equal(predicted, terminated)
+
+
+@pytest.mark.slow
+def test_experiment_writes_the_contract_at_toy_size(tmp_path):
+    from experiments import dyna_dqn
+    from mbrl_jax.results import write_result
+
+    result = dyna_dqn.run(
+        runs=2,
+        planning_steps=(0, 2),
+        replay_controls=(2,),
+        num_steps=400,
+        eval_every=200,
+        eval_episodes=2,
+        error_steps=3,
+        planning_starts=100,
+        progress=False,
+    )
+    paths = write_result(result, tmp_path)
+    saved = json.loads(paths["json"].read_text())
+    assert saved["experiment"] == "dyna-dqn" and saved["seeds"] == [0, 1]
+    for label in ("n=0", "n=2", "1-step error, n=0", "3-step error, n=2", "max Q, replay 3/step"):
+        assert saved["curves"][label]["x"] == [200.0, 400.0]
+    assert set(saved["steps_to_target"]) == {"n=0", "n=2", "replay 3/step"}
+    assert set(saved["speedup"]) == {"n=0", "n=2", "replay 3/step"}
+    returns = np.array(saved["curves"]["n=2"]["y"])
+    assert ((returns >= 8) & (returns <= 500)).all()  # CartPole returns, at least 8 steps
+    # The model, trained online on real steps, predicts held-out steps well: its
+    # one-step error is small next to the observations' own squared change (~0.1).
+    assert max(saved["curves"]["1-step error, n=2"]["y"]) < 0.05
+    assert paths["png"].stat().st_size > 0 and paths["csv"].read_text().startswith("label")
+
+
+def test_readme_neural_dyna_example_runs():
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", readme, re.S)[1]
+    assert "branched_rollouts" in code
+    code = code.replace("num_steps=2000", "num_steps=300").replace(
+        "start_after=1000", "start_after=100"
+    )
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    state = namespace["state"]
+    # 8 seeds; each made one update per real step plus 5 per step from step 100 on.
+    np.testing.assert_array_equal(state.updates, 300 + 5 * (300 - 100 + 1))
