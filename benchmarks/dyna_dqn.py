@@ -1,7 +1,7 @@
 """Benchmark: neural Dyna (Dyna-DQN on CartPole-v1) throughput of the whole vmapped
 training run, for 1, 8 and 64 seeds in one call.
 
-    python -m benchmarks.dyna_dqn [--seeds 1,8,64] [--n 0,5] [--steps 2000] [--repeats 3]
+    python -m benchmarks.dyna_dqn [--seeds 1,8,64] [--n 0,5] [--steps 1000] [--repeats 3]
 
 Each (n, seeds) is ``jax.jit(jax.vmap(train))`` of a ``make_train`` run of
 ``--steps`` real steps with the dyna-dqn experiment's CartPole settings (learning
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1,8,64")
     parser.add_argument("--n", default="0,5")
-    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     seed_counts = [check_count("--seeds", int(s), minimum=1) for s in args.seeds.split(",")]

@@ -65,6 +65,9 @@ class TaskSettings:
     horizon: int = 1  # branched rollout length k
     planning_batch: int = 64
     planning_starts: int = 1000
+    # When set, the DQN's target network is refreshed every this many *real* steps
+    # whatever the update ratio: target_period = this x (updates per real step).
+    target_every_real: int | None = None
     dqn: dict[str, Any] = field(default_factory=dict)
 
 
@@ -173,6 +176,10 @@ def make_run(env, env_params, parts: NeuralDyna, settings: TaskSettings):
 def make_parts(env, env_params, n: int, settings: TaskSettings) -> NeuralDyna:
     """The Dyna-DQN agent with n planning steps for ``env`` under ``settings``."""
     obs_size = env.observation_space(env_params).shape[0]
+    dqn = dict(settings.dqn)
+    if settings.target_every_real is not None:
+        updates_per_step = dqn.get("replay_updates", 1) + n
+        dqn["target_period"] = settings.target_every_real * updates_per_step
     return neural_dyna(
         obs_size,
         env.action_space(env_params),
@@ -182,7 +189,7 @@ def make_parts(env, env_params, n: int, settings: TaskSettings) -> NeuralDyna:
         model_config=MLP_MODEL,
         termination_fn=settings.termination_fn,
         planning_starts=settings.planning_starts,
-        **settings.dqn,
+        **dqn,
     )
 
 
