@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from dataclasses import replace
 
 import jax
@@ -26,7 +25,7 @@ import numpy as np
 from experiments.dyna_dqn import TASKS, make_parts
 from experiments.dyna_maze import seed_keys
 from mbrl_jax.envs import make
-from mbrl_jax.results import device_description, versions
+from mbrl_jax.results import compile_timed, device_description, run_timed, versions
 from mbrl_jax.train import TrainConfig, make_train
 from mbrl_jax.validation import check_count
 
@@ -41,15 +40,10 @@ def timed_training(n: int, seeds: int, steps: int, repeats: int) -> dict:
     parts = make_parts(env, params, n, settings)
     train = make_train(env, parts.agent, TrainConfig(num_steps=steps), params)
     _, keys = seed_keys(0, seeds)
-    start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(train)).lower(keys).compile()
-    compile_s = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        state, _ = jax.block_until_ready(compiled(keys))
-        times.append(time.perf_counter() - start)
-    run_s = statistics.median(times)
+    compiled, timing = compile_timed(jax.vmap(train), keys)
+    runs = [run_timed(compiled, keys) for _ in range(repeats)]
+    (state, _), times = runs[-1][0], [seconds for _, seconds in runs]
+    compile_s, run_s = timing.compile_s, statistics.median(times)
     q_updates = int(np.asarray(state.learner.updates, np.int64).sum())
     model_steps = int(np.asarray(state.model.total_steps, np.int64).sum())
     return {
