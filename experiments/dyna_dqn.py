@@ -132,7 +132,7 @@ def model_errors(parts: NeuralDyna, state: DynaState, record, steps: int, key):
     observation on real transitions, open loop: from the real obs_t with the real
     actions a_t .. a_{t+k-1}, against the real obs_{t+k} (windows inside an episode)."""
     obs, action, _, next_obs, alive = record
-    length, episodes, size = obs.shape
+    length, _, size = obs.shape
 
     def predict(o, a):
         flat = (jnp.reshape(o, (-1, size)), jnp.reshape(a, (-1,)))
@@ -149,7 +149,6 @@ def model_errors(parts: NeuralDyna, state: DynaState, record, steps: int, key):
     for j in range(1, steps):
         pred = predict(pred, action[j : j + windows])
     k_step = mse(pred, next_obs[steps - 1 :], alive[steps - 1 :])
-    del episodes
     return one_step, k_step
 
 

@@ -34,6 +34,14 @@ def check_in_range(name: str, value: Any, low: float, high: float) -> None:
         raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
 
 
+def check_positive(name: str, value: Any) -> None:
+    """Raise ValueError unless ``0 < value < inf`` (skipped for traced values)."""
+    check_in_range(name, value, 0.0, math.inf)
+    number = _concrete(value)
+    if number is not None and not 0.0 < number < math.inf:
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+
+
 def check_nonnegative(name: str, value: Any) -> None:
     """Raise ValueError unless ``value >= 0`` (skipped for traced values)."""
     check_in_range(name, value, 0.0, math.inf)

@@ -39,6 +39,17 @@ def batch(obs, action, reward, next_obs, done) -> Transition:
     )
 
 
+def real_transition(t: int, num_actions: int) -> Transition:
+    """Real transition t (unbatched): obs (t, t) -> (t + 1, t + 1), action t mod A."""
+    return Transition(
+        jnp.full((2,), float(t)),
+        jnp.int32(t % num_actions),
+        jnp.float32(1.0),
+        jnp.full((2,), t + 1.0),
+        jnp.bool_(False),
+    )
+
+
 def test_td_target_by_hand():
     q_next_target = jnp.array([[1.0, 3.0], [2.0, 0.0], [4.0, -1.0]])
     q_next_online = jnp.array([[5.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
@@ -135,13 +146,7 @@ def test_real_transitions_are_replayed_and_epsilon_follows_real_steps():
     )
     state = learner.init(jax.random.key(0))
     for t in range(6):
-        one = Transition(
-            jnp.full((2,), float(t)),
-            jnp.int32(t % 3),
-            jnp.float32(1.0),
-            jnp.full((2,), t + 1.0),
-            jnp.bool_(False),
-        )
+        one = real_transition(t, 3)
         state = learner.update(state, one, jax.random.key(t))
         # Gradient steps start once the buffer holds learning_starts transitions.
         assert int(state.updates) == max(0, t + 1 - 2)
@@ -162,13 +167,7 @@ def test_replay_updates_take_that_many_steps_per_real_transition():
     learner = dqn(2, 2, hidden=(8,), capacity=16, batch_size=4, learning_starts=3, replay_updates=3)
     state = learner.init(jax.random.key(0))
     for t in range(5):
-        one = Transition(
-            jnp.full((2,), float(t)),
-            jnp.int32(t % 2),
-            jnp.float32(1.0),
-            jnp.full((2,), t + 1.0),
-            jnp.bool_(False),
-        )
+        one = real_transition(t, 2)
         state = jax.jit(learner.update)(state, one, jax.random.key(t))
     assert int(state.updates) == 3 * (5 - 3 + 1)
 
@@ -335,6 +334,8 @@ def test_bad_input_is_a_clear_error():
         dqn(4, 2, capacity=32, batch_size=64)
     with pytest.raises(ValueError, match="Discrete action space"):
         neural_dyna(3, make("Pendulum-v1")[0].action_space(None), 1)
+    with pytest.raises(ValueError, match="learning_rate must be positive and finite, got 0"):
+        dqn(4, 2, learning_rate=0)
     with pytest.raises(ValueError, match="loss must be one of"):
         dqn(4, 2, loss="l1")
     with pytest.raises(ValueError, match="epsilon_end must be in"):

@@ -25,7 +25,6 @@ in ``DQNState.nan_update``; :func:`check_q_training` raises on it outside jit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -36,7 +35,7 @@ import optax
 
 from mbrl_jax.replay import ReplayBuffer, buffer_add, buffer_init, buffer_sample
 from mbrl_jax.types import Learner, PRNGKey, Transition
-from mbrl_jax.validation import check_count, check_in_range, raise_on_nan
+from mbrl_jax.validation import check_count, check_in_range, check_positive, raise_on_nan
 
 LOSSES = ("huber", "squared")
 
@@ -167,7 +166,7 @@ def dqn(
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     if not isinstance(double, bool):
         raise ValueError(f"double must be a bool, got {double!r}")
-    check_in_range("learning_rate", learning_rate, 0.0, math.inf)
+    check_positive("learning_rate", learning_rate)
     check_in_range("gamma", gamma, 0.0, 1.0)
     check_in_range("target_tau", target_tau, 0.0, 1.0)
     check_in_range("epsilon_start", epsilon_start, 0.0, 1.0)
@@ -183,7 +182,7 @@ def dqn(
         )
     learning_starts = check_count("learning_starts", learning_starts, minimum=0)
     replay_updates = check_count("replay_updates", replay_updates, minimum=1)
-    check_in_range("max_grad_norm", max_grad_norm, 0.0, math.inf)
+    check_positive("max_grad_norm", max_grad_norm)
 
     network = QNetwork(hidden, num_actions)
     optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))

@@ -45,7 +45,7 @@ import optax
 
 from mbrl_jax.replay import ReplayBuffer, buffer_add_batch, buffer_init
 from mbrl_jax.types import Model, PRNGKey, StepFn, Transition
-from mbrl_jax.validation import check_count, check_in_range, raise_on_nan
+from mbrl_jax.validation import check_count, check_in_range, check_positive, raise_on_nan
 
 PROPAGATIONS = ("expectation", "ts1", "tsinf")
 
@@ -134,9 +134,7 @@ class ModelConfig:
         check_count("patience", self.patience, minimum=1)
         check_count("train_steps_per_update", self.train_steps_per_update, minimum=0)
         check_in_range("validation_fraction", self.validation_fraction, 0.0, 0.9)
-        check_in_range("learning_rate", self.learning_rate, 0.0, math.inf)
-        if not 0.0 < self.learning_rate < math.inf:
-            raise ValueError(f"learning_rate must be positive and finite, got {self.learning_rate}")
+        check_positive("learning_rate", self.learning_rate)
         check_in_range("weight_decay", self.weight_decay, 0.0, 1.0)
         check_in_range("logvar_bound_weight", self.logvar_bound_weight, 0.0, math.inf)
 
