@@ -67,3 +67,28 @@ def raise_on_nan(first_bad_step: Any, what: str, step_name: str) -> None:
             f"{what} became NaN or inf at {step_name} {int(steps[runs[0]])} in run(s) "
             f"{runs.tolist()}; lower the learning rate or check the data for non-finite values"
         )
+
+
+def is_discrete(action_space: Any) -> bool:
+    """True for a gymnax ``Discrete`` space (it has ``n``), False for a ``Box``."""
+    return getattr(action_space, "n", None) is not None
+
+
+def discrete_actions(action_space: Any, who: str) -> int:
+    """The number of actions of a gymnax ``Discrete`` space; ValueError naming ``who``
+    (the part that needs it) for anything else."""
+    if not is_discrete(action_space):
+        raise ValueError(
+            f"{who} needs a Discrete action space (integer actions), got {action_space!r}"
+        )
+    return check_count("action_space.n", int(action_space.n), minimum=1)
+
+
+def continuous_action_shape(action_space: Any, who: str) -> tuple[int, ...]:
+    """The action shape of a gymnax ``Box`` space; ValueError naming ``who`` for a
+    ``Discrete`` space or anything without bounds."""
+    if is_discrete(action_space) or not hasattr(action_space, "low"):
+        raise ValueError(
+            f"{who} needs a Box action space (continuous actions), got {action_space!r}"
+        )
+    return tuple(action_space.shape)
