@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import dyna_dqn, dyna_maze, planning, prioritized_sweeping
-from mbrl_jax.results import device_description, versions
+from mbrl_jax.timing import device_description, versions
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 

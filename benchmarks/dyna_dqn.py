@@ -16,16 +16,16 @@ per-seed throughput relative to it. Prints a Markdown table for RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import statistics
 from dataclasses import replace
 
 import jax
 import numpy as np
 
+from benchmarks.tables import md_row
 from experiments.dyna_dqn import TASKS, make_parts
-from experiments.dyna_maze import seed_keys
 from mbrl_jax.envs import make
-from mbrl_jax.results import compile_timed, device_description, run_timed, versions
+from mbrl_jax.sweep import seed_keys
+from mbrl_jax.timing import compile_and_time, device_description, versions
 from mbrl_jax.train import TrainConfig, make_train
 from mbrl_jax.validation import check_count
 
@@ -36,14 +36,12 @@ def timed_training(n: int, seeds: int, steps: int, repeats: int) -> dict:
     """Compile once, run ``repeats`` times: median seconds and the work done."""
     env, params = make("CartPole-v1")
     task = TASKS["CartPole-v1"]
-    settings = replace(task, planning_starts=STARTS, dqn={**task.dqn, "learning_starts": STARTS})
+    settings = replace(task, planning_starts=STARTS, learning_starts=STARTS)
     parts = make_parts(env, params, n, settings)
     train = make_train(env, parts.agent, TrainConfig(num_steps=steps), params)
     _, keys = seed_keys(0, seeds)
-    compiled, timing = compile_timed(jax.vmap(train), keys)
-    runs = [run_timed(compiled, keys) for _ in range(repeats)]
-    (state, _), times = runs[-1][0], [seconds for _, seconds in runs]
-    compile_s, run_s = timing.compile_s, statistics.median(times)
+    (state, _), timing, times = compile_and_time(jax.vmap(train), keys, repeats=repeats)
+    compile_s, run_s = timing.compile_s, timing.run_s
     q_updates = int(np.asarray(state.learner.updates, np.int64).sum())
     model_steps = int(np.asarray(state.model.total_steps, np.int64).sum())
     return {
@@ -52,16 +50,12 @@ def timed_training(n: int, seeds: int, steps: int, repeats: int) -> dict:
         "steps": steps,
         "compile_s": compile_s,
         "run_s": run_s,
-        "run_s_min": min(times),
-        "run_s_max": max(times),
+        "run_s_min": times.min_s,
+        "run_s_max": times.max_s,
         "env_steps_per_s": seeds * steps / run_s,
         "q_updates_per_s": q_updates / run_s,
         "model_steps_per_s": model_steps / run_s,
     }
-
-
-def md_row(*cells) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 
 import jax
 import numpy as np
 
 from benchmarks.numpy_dyna import run_dyna_q
-from experiments.dyna_maze import seed_keys
+from benchmarks.tables import ints, md_row
 from mbrl_jax.agents import dyna_q
 from mbrl_jax.envs import dyna_maze
-from mbrl_jax.results import device_description, versions
+from mbrl_jax.sweep import seed_keys
+from mbrl_jax.timing import compile_and_time, device_description, versions
 from mbrl_jax.train import TrainConfig, make_train
 
 
@@ -31,29 +31,23 @@ def timed_train(n: int, runs: int, repeats: int, num_episodes: int = 50) -> dict
     """Compile once, run ``repeats`` times; median run time and Q-updates per run."""
     env = dyna_maze()
     train = make_train(
-        env, dyna_q(env.num_states, env.num_actions, n), TrainConfig(num_episodes=num_episodes)
+        env,
+        dyna_q(env.num_states, env.num_actions, planning_steps=n),
+        TrainConfig(num_episodes=num_episodes),
     )
     _, keys = seed_keys(0, runs)
-    start = time.perf_counter()
-    compiled = jax.jit(jax.vmap(train)).lower(keys).compile()
-    compile_s = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        _, metrics = jax.block_until_ready(compiled(keys))
-        times.append(time.perf_counter() - start)
+    (_, metrics), timing, times = compile_and_time(jax.vmap(train), keys, repeats=repeats)
     steps = int(np.asarray(metrics.total_steps, np.int64).sum())
-    run_s = statistics.median(times)
     return {
         "n": n,
         "runs": runs,
-        "compile_s": compile_s,
-        "run_s": run_s,
-        "run_s_min": min(times),
-        "run_s_max": max(times),
+        "compile_s": timing.compile_s,
+        "run_s": timing.run_s,
+        "run_s_min": times.min_s,
+        "run_s_max": times.max_s,
         "updates": steps * (1 + n),
-        "updates_per_s": steps * (1 + n) / run_s,
-        "runs_per_s": runs / run_s,
+        "updates_per_s": steps * (1 + n) / timing.run_s,
+        "runs_per_s": runs / timing.run_s,
     }
 
 
@@ -64,8 +58,44 @@ def numpy_baseline(n: int, runs: int) -> dict:
     return {"n": n, "runs": runs, "s_per_run": seconds / runs, "updates_per_s": updates / seconds}
 
 
-def md_row(*cells) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
+def figure_table(repeats: int, numpy_runs: int) -> tuple[list[dict], list[dict]]:
+    """Figure 8.2 (30 runs of each n) in JAX against the NumPy loop, as a table."""
+    print("## Figure 8.2: 30 runs x n in {0, 5, 50}, 50 episodes\n")
+    print("| n | compile s | run s (median) | NumPy s (30 runs, est.) | speed-up of run |")
+    print("|---|---|---|---|---|")
+    figure, baseline = [], []
+    for n in (0, 5, 50):
+        jax_row, np_row = timed_train(n, 30, repeats), numpy_baseline(n, numpy_runs)
+        figure.append(jax_row)
+        baseline.append(np_row)
+        est = np_row["s_per_run"] * 30
+        speedup = est / jax_row["run_s"]
+        row = (n, f"{jax_row['compile_s']:.2f}", f"{jax_row['run_s']:.3f}", f"{est:.1f}")
+        print(md_row(*row, f"{speedup:.0f}x"))
+    total_compile = sum(r["compile_s"] for r in figure)
+    total_run = sum(r["run_s"] for r in figure)
+    total_np = sum(r["s_per_run"] * 30 for r in baseline)
+    speedup = total_np / total_run
+    print(f"| all | {total_compile:.2f} | {total_run:.3f} | {total_np:.1f} | {speedup:.0f}x |")
+    np_rate = sum(r["updates_per_s"] for r in baseline) / len(baseline)
+    print(f"\nNumPy loop: {np_rate:,.0f} Q-updates/s (mean over n), {numpy_runs} runs per n.\n")
+    return figure, baseline
+
+
+def scaling_table(ns: list[int], run_counts: list[int], repeats: int) -> list[dict]:
+    """Dyna-Q throughput as the number of vmapped runs grows, as a table."""
+    print("## Dyna-Q throughput vs vmapped runs (50 episodes each)\n")
+    print("| n | runs | compile s | run s (median) | Q-updates/s | runs/s |")
+    print("|---|---|---|---|---|---|")
+    scaling = []
+    for n in ns:
+        for runs in run_counts:
+            row = timed_train(n, runs, repeats if runs < 1000 else max(1, repeats // 2))
+            scaling.append(row)
+            cells = (f"{row['compile_s']:.2f}", f"{row['run_s']:.3f}")
+            rates = (f"{row['updates_per_s']:,.0f}", f"{row['runs_per_s']:,.1f}")
+            print(md_row(n, runs, *cells, *rates), flush=True)
+    return scaling
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,43 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", default="5,50", help="planning steps for the scaling table")
     parser.add_argument("--json", action="store_true", help="also print the raw figures as JSON")
     args = parser.parse_args(argv)
-
     print(f"device: {device_description()}; versions: {versions()}; {time.strftime('%Y-%m-%d')}\n")
-    print("## Figure 8.2: 30 runs x n in {0, 5, 50}, 50 episodes\n")
-    print("| n | compile s | run s (median) | NumPy s (30 runs, est.) | speed-up of run |")
-    print("|---|---|---|---|---|")
-    figure, baseline = [], []
-    for n in (0, 5, 50):
-        jax_row, np_row = timed_train(n, 30, args.repeats), numpy_baseline(n, args.numpy_runs)
-        figure.append(jax_row)
-        baseline.append(np_row)
-        est = np_row["s_per_run"] * 30
-        speedup = est / jax_row["run_s"]
-        row = (n, f"{jax_row['compile_s']:.2f}", f"{jax_row['run_s']:.3f}", f"{est:.1f}")
-        print(md_row(*row, f"{speedup:.0f}x"))
-    total_compile = sum(r["compile_s"] for r in figure)
-    total_run = sum(r["run_s"] for r in figure)
-    total_np = sum(r["s_per_run"] * 30 for r in baseline)
-    speedup = total_np / total_run
-    print(f"| all | {total_compile:.2f} | {total_run:.3f} | {total_np:.1f} | {speedup:.0f}x |")
-    np_rate = sum(r["updates_per_s"] for r in baseline) / len(baseline)
-    print(
-        f"\nNumPy loop: {np_rate:,.0f} Q-updates/s (mean over n), {args.numpy_runs} runs per n.\n"
-    )
-
-    print("## Dyna-Q throughput vs vmapped runs (50 episodes each)\n")
-    print("| n | runs | compile s | run s (median) | Q-updates/s | runs/s |")
-    print("|---|---|---|---|---|---|")
-    scaling = []
-    for n in (int(v) for v in args.n.split(",")):
-        for runs in (int(v) for v in args.runs.split(",")):
-            row = timed_train(n, runs, args.repeats if runs < 1000 else max(1, args.repeats // 2))
-            scaling.append(row)
-            print(
-                f"| {n} | {runs} | {row['compile_s']:.2f} | {row['run_s']:.3f} | "
-                f"{row['updates_per_s']:,.0f} | {row['runs_per_s']:,.1f} |",
-                flush=True,
-            )
+    figure, baseline = figure_table(args.repeats, args.numpy_runs)
+    scaling = scaling_table(ints(args.n), ints(args.runs), args.repeats)
     if args.json:
         print(json.dumps({"figure_8_2": figure, "numpy": baseline, "scaling": scaling}))
 

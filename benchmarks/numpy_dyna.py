@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mbrl_jax.envs.maze import DYNA_MAZE, parse_layout
+from mbrl_jax.envs import dyna_maze
 
 MOVES = [(-1, 0), (1, 0), (0, -1), (0, 1)]
 
@@ -20,7 +20,7 @@ def run_dyna_q(
     gamma: float = 0.95,
 ) -> tuple[list[int], int]:
     """Steps per episode and total Q-updates (real + planning) of one run."""
-    grid = parse_layout(DYNA_MAZE)
+    grid = dyna_maze().grids[0]  # the layout as a 2-D array of characters
     height, width = grid.shape
     start = tuple(np.argwhere(grid == "S")[0])
     rng = np.random.default_rng(seed)

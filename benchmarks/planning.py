@@ -5,8 +5,7 @@ machine's large-matmul rate, and how it scales with batch, population and horizo
     python -m benchmarks.planning [--repeats 20] [--batches 1,16,256] [--batch-population 50]
     python -m benchmarks.planning --json      # one JSON line: the batch-1 PETS call
     python -m benchmarks.planning --quick     # tiny sizes, a smoke test
-    python -m benchmarks.planning --profile   # also: where the time of a call goes
-    python -m benchmarks.planning --no-scaling  # only the batch-1 call (and --profile)
+    python -m benchmarks.planning --no-scaling  # only the batch-1 call
 
 The PETS setting: an ensemble of 5 probabilistic members, three hidden layers of
 200 (swish), inputs obs 4 + action 1, known reward and termination (so the
@@ -15,38 +14,36 @@ horizon 15, population 500, 50 elites, 5 iterations, 20 particles, TSinf.
 The model is freshly initialized (random weights, identity normalizer): timing
 does not depend on what it has learned.
 
-The whole ``plan`` call is jitted; compile time (``lower().compile()``) is apart
-from run time; run times are the median (min, max) of ``--repeats`` calls after
-warm-ups, each blocked until ready. FLOPs are counted analytically: 2 in out per
-Dense layer per row, rows = population x particles x horizon x iterations (the
-element-wise work is left out). XLA's own ``cost_analysis`` counts each loop
-body once, not once per trip, so it is shown but not used.
-``--profile`` times the parts of a call jitted alone (network, matmuls, swish
-variants, noise, CEM bookkeeping) and the whole call with sketched changes to the
-model step, interleaved with the library's. The 1-minute load average is printed
-(and put in the JSON): other processes on the machine make the timings noisy.
-Progress goes to stderr; tables (or the JSON line) to stdout.
+The whole ``plan`` call is jitted and timed by :func:`mbrl_jax.timing.compile_and_time`:
+compile time (``lower().compile()``) is apart from run time; run times are the
+median (min, max) of ``--repeats`` calls after warm-ups, each blocked until ready.
+FLOPs are counted analytically: 2 in out per Dense layer per row, rows =
+population x particles x horizon x iterations (the element-wise work is left
+out). XLA's own cost analysis counts each loop body once, not once per trip, so it
+is shown but not used. The 1-minute load average is printed (and put in the
+JSON): other processes on the machine make the timings noisy. Progress goes to
+stderr; tables (or the JSON line) to stdout. (The exploratory ``--profile`` of the
+parts of a call, whose figures benchmarks/RESULTS.md records, was removed.)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 
-from mbrl_jax.envs.control import ContinuousCartPole, cartpole_reward, cartpole_termination
-from mbrl_jax.models.neural import ModelConfig, group_by_member, neural_model, ungroup
+from benchmarks.tables import ints, md_row
+from mbrl_jax.envs import ContinuousCartPole, cartpole_reward, cartpole_termination
+from mbrl_jax.models import neural_model
 from mbrl_jax.planners import cem, plan_batch
-from mbrl_jax.results import device_description, versions
+from mbrl_jax.timing import compile_and_time, device_description, versions
 
 OBS_SIZE = 4
 ACTION_SIZE = 1
@@ -92,9 +89,13 @@ def analytic_flops(setting: Setting) -> int:
 def build_model(setting: Setting):
     """The PETS ensemble for the continuous cart-pole, known reward and termination."""
     space = ContinuousCartPole().action_space()
-    config = ModelConfig(ensemble_size=setting.ensemble, hidden=setting.hidden)
     return neural_model(
-        OBS_SIZE, space, config, reward_fn=cartpole_reward, termination_fn=cartpole_termination
+        OBS_SIZE,
+        space,
+        ensemble_size=setting.ensemble,
+        hidden=setting.hidden,
+        reward_fn=cartpole_reward,
+        termination_fn=cartpole_termination,
     )
 
 
@@ -102,10 +103,10 @@ def build_planner(setting: Setting):
     """CEM over the continuous cart-pole's actions at ``setting``'s sizes."""
     return cem(
         ContinuousCartPole().action_space(),
-        setting.horizon,
-        setting.population,
-        setting.elites,
-        setting.iterations,
+        horizon=setting.horizon,
+        population=setting.population,
+        elites=setting.elites,
+        iterations=setting.iterations,
         particles=setting.particles,
     )
 
@@ -135,36 +136,6 @@ def build_call(setting: Setting, batch: int | None = None, seed: int = 0, chunk:
     return many, (model_state, planner_states, obs, jax.random.split(k_call, batch))
 
 
-def compile_fn(fn: Callable, args: tuple):
-    """(compiled, seconds to lower and compile)."""
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    return compiled, time.perf_counter() - start
-
-
-def time_calls(compiled, args: tuple, repeats: int, warmups: int) -> dict:
-    """Median, min and max seconds of ``repeats`` blocked calls after ``warmups``."""
-    for _ in range(warmups):
-        jax.block_until_ready(compiled(*args))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times)}
-
-
-def xla_flops(compiled) -> float | None:
-    """XLA's own FLOP estimate of a compiled call, if the backend gives one."""
-    try:
-        cost = compiled.cost_analysis()
-    except Exception:  # noqa: BLE001 - not every backend implements it
-        return None
-    if isinstance(cost, list | tuple):
-        cost = cost[0] if cost else None
-    return None if not cost or "flops" not in cost else float(cost["flops"])
-
-
 _MEASURED: dict[tuple, dict] = {}
 
 
@@ -180,17 +151,20 @@ def measure_call(
     if (setting, batch, chunk) in _MEASURED:
         return _MEASURED[setting, batch, chunk]
     fn, args = build_call(setting, batch, chunk=chunk)
-    compiled, compile_s = compile_fn(fn, args)
-    row = {"compile_s": compile_s, **time_calls(compiled, args, repeats, warmups)}
+    _, timing, times = compile_and_time(fn, *args, repeats=repeats, warmups=warmups)
     envs = batch or 1
     flops = analytic_flops(setting) * envs
-    row.update(
-        batch=envs,
-        flops=flops,
-        xla_flops=xla_flops(compiled),
-        model_steps_per_s=setting.rows * envs / row["median_s"],
-        gflops_per_s=flops / row["median_s"] / 1e9,
-    )
+    row = {
+        "compile_s": timing.compile_s,
+        "median_s": times.median_s,
+        "min_s": times.min_s,
+        "max_s": times.max_s,
+        "batch": envs,
+        "flops": flops,
+        "xla_flops": None if math.isnan(timing.flops) else timing.flops,
+        "model_steps_per_s": setting.rows * envs / times.median_s,
+        "gflops_per_s": flops / times.median_s / 1e9,
+    }
     _MEASURED[setting, batch, chunk] = row
     return row
 
@@ -200,10 +174,8 @@ def matmul_rate(shape_a: tuple, shape_b: tuple, repeats: int = 7) -> float:
     ka, kb = jax.random.split(jax.random.PRNGKey(1))
     a = jax.random.normal(ka, shape_a, jnp.float32)
     b = jax.random.normal(kb, shape_b, jnp.float32)
-    compiled, _ = compile_fn(jnp.matmul, (a, b))
-    seconds = time_calls(compiled, (a, b), repeats, warmups=2)["median_s"]
-    flops = 2 * a.size * shape_b[-1]
-    return flops / seconds / 1e9
+    _, timing, _ = compile_and_time(jnp.matmul, a, b, repeats=repeats, warmups=2)
+    return 2 * a.size * shape_b[-1] / timing.run_s / 1e9
 
 
 def machine_rates(setting: Setting, quick: bool = False) -> dict:
@@ -224,10 +196,6 @@ def load() -> float:
     """The 1-minute load average (other processes make the timings noisy). Taken at
     the start it shows what else ran; later it includes this process (up to 2)."""
     return os.getloadavg()[0]
-
-
-def md_row(*cells) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
 def settings_dict(setting: Setting) -> dict:
@@ -362,188 +330,6 @@ def scaling_table(base: Setting, field: str, values: list[int], repeats: int) ->
     return rows
 
 
-def time_fn(fn: Callable, *args, repeats: int = 10) -> float:
-    """Median seconds of a jitted ``fn(*args)`` after compiling and one warm-up."""
-    compiled, _ = compile_fn(fn, args)
-    return time_calls(compiled, args, repeats, warmups=1)["median_s"]
-
-
-def swish_sigmoid(x: jax.Array) -> jax.Array:
-    return x * jax.nn.sigmoid(x)
-
-
-def swish_exp(x: jax.Array) -> jax.Array:
-    return x / (1 + jnp.exp(-x))
-
-
-def swish_tanh(x: jax.Array) -> jax.Array:
-    """x sigmoid(x) through tanh, sigmoid(x) = (1 + tanh(x / 2)) / 2: the same
-    function, computed with XLA's vectorized tanh approximation."""
-    return x * (0.5 + 0.5 * jnp.tanh(0.5 * x))
-
-
-def network_parts(setting: Setting, repeats: int) -> dict[str, float]:
-    """Seconds of one model step over all population x particles rows, and of its
-    pieces (each jitted alone, so XLA cannot fuse across them)."""
-    model = build_model(setting)
-    model_state = model.init(jax.random.PRNGKey(0))
-    n, e = setting.population * setting.particles, setting.ensemble
-    k_obs, k_act, k_noise = jax.random.split(jax.random.PRNGKey(2), 3)
-    obs = jax.random.normal(k_obs, (n, OBS_SIZE))
-    action = jax.random.uniform(k_act, (n, ACTION_SIZE), minval=-1.0, maxval=1.0)
-    params = model_state.params
-    x = group_by_member(jnp.concatenate([obs, action], -1), e)
-    layers = params["params"]
-    kernels = [layers[f"Dense_{i}"]["kernel"] for i in range(len(setting.hidden) + 1)]
-    hidden = jax.random.normal(k_obs, (e, n // e, setting.hidden[0]))
-    layers_n = len(setting.hidden)
-
-    def matmuls_only(x, kernels):
-        for kernel in kernels:
-            x = jnp.einsum("emi,eio->emo", x, kernel)
-        return x
-
-    def activations(act):
-        def apply(h):
-            for _ in setting.hidden:
-                h = act(h)
-            return h
-
-        return apply
-
-    def timed(fn, *args):
-        return time_fn(fn, *args, repeats=repeats)
-
-    return {
-        "model step: predict tsinf (network, noise, task fns)": timed(
-            lambda s, o, a, k: model.predict(s, o, a, k, "tsinf"), model_state, obs, action, k_noise
-        ),
-        "network forward, members batched (vmap, as predict)": timed(
-            jax.vmap(model.network.apply), params, x
-        ),
-        "network forward, members one by one (lax.map)": timed(
-            lambda p, v: jax.lax.map(lambda a: model.network.apply(*a), (p, v)), params, x
-        ),
-        "matmuls only (batched einsum, no bias/activation)": timed(matmuls_only, x, kernels),
-        f"{layers_n} swish, jax.nn.silu": timed(activations(jax.nn.silu), hidden),
-        f"{layers_n} swish, x * sigmoid(x)": timed(activations(swish_sigmoid), hidden),
-        f"{layers_n} swish, x / (1 + exp(-x))": timed(activations(swish_exp), hidden),
-        f"{layers_n} swish, x * (0.5 + 0.5 tanh(x / 2))": timed(activations(swish_tanh), hidden),
-        f"{layers_n} relu (for scale)": timed(activations(jax.nn.relu), hidden),
-        "normal noise (N, 4), threefry": timed(
-            lambda k: jax.random.normal(k, (n, OBS_SIZE)), k_noise
-        ),
-    }
-
-
-def cem_parts(setting: Setting, repeats: int) -> dict[str, float]:
-    """Seconds of the once-per-iteration CEM work: sampling, top-k, refit and the
-    repeat of sequences over particles."""
-    shape = (setting.population, setting.horizon, ACTION_SIZE)
-
-    def sample_and_refit(key, returns):
-        noise = jax.random.truncated_normal(key, -2.0, 2.0, shape)
-        sequences = jnp.clip(noise * 0.5, -1.0, 1.0)
-        _, top = jax.lax.top_k(returns, setting.elites)
-        elite = sequences[top]
-        actions = jnp.repeat(sequences, setting.particles, axis=0)
-        return jnp.mean(elite, 0), jnp.std(elite, 0), actions
-
-    key = jax.random.PRNGKey(3)
-    returns = jax.random.normal(key, (setting.population,))
-    return {
-        "CEM iteration: truncated normal, top_k, refit, repeat": time_fn(
-            sample_and_refit, key, returns, repeats=repeats
-        )
-    }
-
-
-def sketch_step(model):
-    """A TSinf model step computing what ``predict`` computes (same rows to the same
-    members, same noise, same task functions; equal outputs up to rounding) with the
-    members run one after another (``lax.map``) instead of batched (``vmap``): the
-    profile's comparison of the two. (An earlier sketch's ``obs + mean * out_std +
-    out_mean``, against denormalizing then slicing, has since been adopted by
-    ``outcome``.)"""
-    network, e = model.network, model.config.ensemble_size
-
-    def members(params, grouped):
-        return jax.lax.map(lambda a: network.apply(*a), (params, grouped))
-
-    def step_fn(state):
-        norm = state.normalizer
-
-        def step(obs, action, key):
-            x = (jnp.concatenate([obs, action], -1) - norm.in_mean) / norm.in_std
-            out = members(state.params, group_by_member(x, e))
-            mean, logvar = ungroup(out.mean), ungroup(out.logvar)
-            noise = jax.random.normal(jax.random.split(key)[1], mean.shape)  # as predict
-            mean = mean + jnp.exp(0.5 * logvar) * noise
-            next_obs = obs + mean * norm.out_std + norm.out_mean
-            done = cartpole_termination(obs, action, next_obs)
-            return next_obs, cartpole_reward(obs, action, next_obs), done
-
-        return step
-
-    return step_fn
-
-
-def call_variants(setting: Setting, repeats: int) -> dict[str, float]:
-    """Median seconds of the whole batch-1 call with the library's model step and
-    with the member-by-member sketch, timed interleaved (fair under load)."""
-    model = build_model(setting)
-    planner = build_planner(setting)
-    _, args = build_call(setting)
-    steps = {
-        "whole call, library step_fn": lambda s: model.step_fn(s, "tsinf"),
-        "whole call, sketch: members one by one": sketch_step(model),
-    }
-    compiled = {}
-    for name, make_step in steps.items():
-        fn = partial(lambda m, p, o, k, make: planner.plan(p, make(m), o, k), make=make_step)
-        compiled[name], _ = compile_fn(fn, args)
-        jax.block_until_ready(compiled[name](*args))
-    times = {name: [] for name in compiled}
-    for _ in range(repeats):
-        for name, call in compiled.items():
-            start = time.perf_counter()
-            jax.block_until_ready(call(*args))
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def profile_parts(setting: Setting, repeats: int) -> list[dict]:
-    """Each part: seconds once and how many times one planning call does it."""
-    log("profile")
-    steps = setting.horizon * setting.iterations
-    rows = [
-        {"part": k, "s": v, "per_call": steps} for k, v in network_parts(setting, repeats).items()
-    ]
-    rows += [
-        {"part": k, "s": v, "per_call": setting.iterations}
-        for k, v in cem_parts(setting, repeats).items()
-    ]
-    rows += [
-        {"part": k, "s": v, "per_call": 1}
-        for k, v in call_variants(setting, max(3, repeats // 2)).items()
-    ]
-    return rows
-
-
-def print_profile(rows: list[dict]) -> None:
-    print("## Where the time of a call goes (parts jitted and timed alone, batch 1)\n")
-    print("| part | ms once | times per call | ms per call |")
-    print("|---|---|---|---|")
-    for row in rows:
-        once = 1e3 * row["s"]
-        print(md_row(row["part"], f"{once:.2f}", row["per_call"], f"{once * row['per_call']:.1f}"))
-    print()
-
-
-def ints(text: str) -> list[int]:
-    return [int(v) for v in text.split(",") if v]
-
-
 def parse_args(argv: list[str] | None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20, help="timed calls at batch 1")
@@ -560,7 +346,6 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--horizons", default="5,15,30")
     parser.add_argument("--json", action="store_true", help="only the batch-1 call, one line")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
-    parser.add_argument("--profile", action="store_true", help="time the parts of a call")
     parser.add_argument(
         "--no-scaling", action="store_true", help="skip the batch, population, horizon tables"
     )
@@ -605,8 +390,6 @@ def main(argv: list[str] | None = None) -> None:
     print_single(setting, single, rates, args.repeats)
     if not args.no_scaling:
         run_tables(args, setting, single, rates)
-    if args.profile:
-        print_profile(profile_parts(setting, args.repeats))
     print(f"load average (1 min) at the end: {load():.2f}")
 
 

@@ -15,20 +15,19 @@ run time is the median of ``--repeats`` calls.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 
 from experiments import prioritized_sweeping as example_8_4
-from experiments.dyna_maze import seed_keys
 from mbrl_jax.dyna import DynaState, dyna, planning_updates
 from mbrl_jax.envs import dyna_maze
 from mbrl_jax.learners import q_learning
 from mbrl_jax.models import tabular_sample_model
-from mbrl_jax.results import device_description, versions
-from mbrl_jax.search import prioritized, queue_push
+from mbrl_jax.priority_queue import queue_push
+from mbrl_jax.search import prioritized
+from mbrl_jax.sweep import seed_keys
+from mbrl_jax.timing import compile_and_time, device_description, versions
 from mbrl_jax.types import Transition
 
 
@@ -41,7 +40,7 @@ def busy_planning(resolution, block_size: int | None, num_updates: int):
     model = tabular_sample_model(states, actions)
     learner = q_learning(states, actions, alpha=1.0)
     search = prioritized(states, actions, model, block_size=block_size)
-    agent = dyna(learner, model, search, 0, direct_rl=False)
+    agent = dyna(learner, model, search, planning_steps=0, direct_rl=False)
     walk = 4 * len(env.open_cells())
 
     def prepare(key: jax.Array) -> DynaState:
@@ -85,17 +84,13 @@ def time_planning(
 
     _, keys = seed_keys(0, runs)
     states = jax.block_until_ready(jax.jit(jax.vmap(prepare))(keys))
-    start = time.perf_counter()
-    compiled = jax.jit(plan_runs).lower(states, keys).compile()
-    compile_s = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = jax.block_until_ready(compiled(states, keys))
-        times.append(time.perf_counter() - start)
+    out, timing, _ = compile_and_time(plan_runs, states, keys, repeats=repeats)
     made = int((out.updates - states.updates).sum())
-    run_s = statistics.median(times)
-    return {"compile_s": compile_s, "run_s": run_s, "updates_per_s": made / run_s}
+    return {
+        "compile_s": timing.compile_s,
+        "run_s": timing.run_s,
+        "updates_per_s": made / timing.run_s,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,10 +12,11 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from experiments.dyna_maze import seed_keys
 from mbrl_jax.agents import dyna_q, dyna_q_plus
 from mbrl_jax.envs import Maze
-from mbrl_jax.results import Timing, compile_and_run, curve, format_table, make_result
+from mbrl_jax.results import curve, format_table, make_result
+from mbrl_jax.sweep import seed_keys
+from mbrl_jax.timing import Timing, compile_and_run
 from mbrl_jax.train import TrainConfig, make_train
 
 
@@ -39,7 +40,7 @@ def run_changing_maze(
         "Dyna-Q": dyna_q(
             env.num_states,
             env.num_actions,
-            planning_steps,
+            planning_steps=planning_steps,
             alpha=alpha,
             epsilon=epsilon,
             gamma=gamma,
@@ -47,7 +48,7 @@ def run_changing_maze(
         "Dyna-Q+": dyna_q_plus(
             env.num_states,
             env.num_actions,
-            planning_steps,
+            planning_steps=planning_steps,
             kappa=kappa,
             alpha=alpha,
             epsilon=epsilon,

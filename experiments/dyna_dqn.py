@@ -24,7 +24,7 @@ steps, each vmapped over all seeds, so the progress bar moves per chunk.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, NamedTuple
 
 import jax
@@ -32,8 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from experiments.dyna_maze import seed_keys
-from mbrl_jax.agents import MLP_MODEL, NeuralDyna, neural_dyna
+from mbrl_jax.agents import NeuralDyna, neural_dyna
 from mbrl_jax.dyna import DynaState
 from mbrl_jax.envs import (
     acrobot_termination,
@@ -41,11 +40,13 @@ from mbrl_jax.envs import (
     make,
     mountain_car_termination,
 )
-from mbrl_jax.learners import check_q_training
-from mbrl_jax.models import check_training
-from mbrl_jax.results import Timing, compile_timed, curve, make_result, run_timed, timing_line
+from mbrl_jax.learners import check_q_training, dqn
+from mbrl_jax.models import check_training, neural_model
+from mbrl_jax.results import curve, make_result, timing_line
+from mbrl_jax.sweep import seed_keys
+from mbrl_jax.timing import Timing, compile_timed, run_timed
 from mbrl_jax.train import TrainConfig, make_train_chunks
-from mbrl_jax.validation import check_count
+from mbrl_jax.validation import check_count, discrete_actions
 
 NAME = "dyna-dqn"
 DESCRIPTION = "Neural Dyna (DQN + learned model + branched rollouts), n = 0, 1, 5, 10, gymnax"
@@ -65,32 +66,31 @@ class TaskSettings:
     horizon: int = 1  # branched rollout length k
     planning_batch: int = 64
     planning_starts: int = 1000
-    # When set, the DQN's target network is refreshed every this many *real* steps
-    # whatever the update ratio: target_period = this x (updates per real step).
+    # DQN (mbrl_jax.learners.dqn); target_every_real, when set, refreshes the target
+    # network every this many *real* steps whatever the update ratio:
+    # target_period = target_every_real x (updates per real step).
+    hidden: tuple[int, ...] = (64, 64)
+    learning_rate: float = 1e-3
+    gamma: float = 0.99
+    batch_size: int = 64
+    learning_starts: int = 1000
+    target_period: int = 100
     target_every_real: int | None = None
-    dqn: dict[str, Any] = field(default_factory=dict)
+    epsilon_steps: int = 5000
+    epsilon_end: float = 0.05
+    capacity: int = 50_000
+    replay_updates: int = 1
 
 
-_DQN = {
-    "hidden": (64, 64),
-    "learning_rate": 1e-3,
-    "gamma": 0.99,
-    "batch_size": 64,
-    "learning_starts": 1000,
-    "target_period": 100,
-    "epsilon_steps": 5000,
-    "epsilon_end": 0.05,
-    "capacity": 50_000,
-}
+#: the learned model: a deterministic MLP taking one minibatch step per real step
+MODEL_HIDDEN = (200, 200)
 
 TASKS = {
     # The target is refreshed every 100 real steps: with a fixed period of 100
     # gradient steps, n >= 5 (and 6 replay updates per step) made Q diverge here.
-    "CartPole-v1": TaskSettings(
-        40_000, 475.0, cartpole_termination, target_every_real=100, dqn=_DQN
-    ),
-    "Acrobot-v1": TaskSettings(20_000, -100.0, acrobot_termination, dqn=_DQN),
-    "MountainCar-v0": TaskSettings(50_000, -110.0, mountain_car_termination, dqn=_DQN),
+    "CartPole-v1": TaskSettings(40_000, 475.0, cartpole_termination, target_every_real=100),
+    "Acrobot-v1": TaskSettings(20_000, -100.0, acrobot_termination),
+    "MountainCar-v0": TaskSettings(50_000, -110.0, mountain_car_termination),
 }
 
 
@@ -179,20 +179,42 @@ def make_run(env, env_params, parts: NeuralDyna, settings: TaskSettings):
 def make_parts(env, env_params, n: int, settings: TaskSettings) -> NeuralDyna:
     """The Dyna-DQN agent with n planning steps for ``env`` under ``settings``."""
     obs_size = env.observation_space(env_params).shape[0]
-    dqn = dict(settings.dqn)
+    space = env.action_space(env_params)
+    target_period = settings.target_period
     if settings.target_every_real is not None:
-        updates_per_step = dqn.get("replay_updates", 1) + n
-        dqn["target_period"] = settings.target_every_real * updates_per_step
-    return neural_dyna(
+        target_period = settings.target_every_real * (settings.replay_updates + n)
+    learner = dqn(
         obs_size,
-        env.action_space(env_params),
-        n,
-        horizon=settings.horizon,
-        planning_batch=settings.planning_batch,
-        model_config=MLP_MODEL,
+        discrete_actions(space, "dyna-dqn's DQN"),
+        hidden=settings.hidden,
+        learning_rate=settings.learning_rate,
+        gamma=settings.gamma,
+        batch_size=settings.batch_size,
+        learning_starts=settings.learning_starts,
+        target_period=target_period,
+        epsilon_steps=settings.epsilon_steps,
+        epsilon_end=settings.epsilon_end,
+        capacity=settings.capacity,
+        replay_updates=settings.replay_updates,
+    )
+    model = neural_model(
+        obs_size,
+        space,
+        ensemble_size=1,
+        hidden=MODEL_HIDDEN,
+        probabilistic=False,
+        capacity=settings.capacity,
+        train_steps_per_update=1,
         termination_fn=settings.termination_fn,
+    )
+    return neural_dyna(
+        learner,
+        model,
+        obs_size,
+        planning_steps=n,
+        batch_size=settings.planning_batch,
+        horizon=settings.horizon,
         planning_starts=settings.planning_starts,
-        **dqn,
     )
 
 
@@ -226,6 +248,7 @@ def steps_to_target(x: np.ndarray, returns: np.ndarray, target: float) -> list[f
 
 
 def run(
+    *,
     runs: int = 8,
     seed: int = 0,
     progress: bool = True,
@@ -256,7 +279,7 @@ def run(
         (
             f"replay {1 + m}/step",
             0,
-            replace(settings, dqn={**settings.dqn, "replay_updates": 1 + m}),
+            replace(settings, replay_updates=1 + m),
         )
         for m in (check_count("replay control n", m, minimum=1) for m in replay_controls)
     ]
@@ -278,13 +301,12 @@ def run(
         reached[label] = steps_to_target(x, evaluation.episode_return, settings.target)
     bar.close()
     params = {
-        **{k: v for k, v in asdict(settings).items() if k not in ("termination_fn", "dqn")},
-        **settings.dqn,
+        **{k: v for k, v in asdict(settings).items() if k != "termination_fn"},
         "env": env,
         "planning_steps": ns,
         "replay_controls": list(replay_controls),
         "runs": runs,
-        "model": "MLP " + "-".join(map(str, MLP_MODEL.hidden)) + ", 1 online step per real step",
+        "model": "MLP " + "-".join(map(str, MODEL_HIDDEN)) + ", 1 online step per real step",
     }
     return make_result(
         NAME,

@@ -13,20 +13,17 @@ from tqdm import tqdm
 
 from mbrl_jax.agents import dyna_q
 from mbrl_jax.envs import dyna_maze
-from mbrl_jax.results import Timing, compile_and_run, curve, format_table, make_result
+from mbrl_jax.results import curve, format_table, make_result
+from mbrl_jax.sweep import seed_keys
+from mbrl_jax.timing import Timing, compile_and_run
 from mbrl_jax.train import TrainConfig, make_train
 
 NAME = "dyna-maze"
 DESCRIPTION = "Figure 8.2: Dyna-Q steps per episode on the Dyna maze, n = 0, 5, 50"
 
 
-def seed_keys(seed: int, runs: int) -> tuple[list[int], jax.Array]:
-    """Run i uses ``jax.random.key(seed + i)``, so any single run can be repeated alone."""
-    seeds = list(range(seed, seed + runs))
-    return seeds, jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32))
-
-
 def run(
+    *,
     runs: int = 30,
     seed: int = 0,
     progress: bool = True,
@@ -41,7 +38,12 @@ def run(
     curves, timing = {}, Timing()
     for n in tqdm(planning_steps, desc=NAME, unit="group", disable=not progress):
         agent = dyna_q(
-            env.num_states, env.num_actions, n, alpha=alpha, epsilon=epsilon, gamma=gamma
+            env.num_states,
+            env.num_actions,
+            planning_steps=n,
+            alpha=alpha,
+            epsilon=epsilon,
+            gamma=gamma,
         )
         train = make_train(env, agent, TrainConfig(num_episodes=num_episodes))
         (_, metrics), group_timing = compile_and_run(jax.vmap(train), keys)

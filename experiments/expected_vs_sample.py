@@ -32,8 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from experiments.dyna_maze import seed_keys
-from mbrl_jax.results import Timing, compile_and_run, curve, make_result, timing_line
+from mbrl_jax.results import curve, make_result, timing_line
+from mbrl_jax.sweep import seed_keys
+from mbrl_jax.timing import Timing, compile_and_run
 from mbrl_jax.validation import check_count, check_in_range
 
 NAME = "expected-vs-sample"
@@ -131,6 +132,7 @@ def rms_curve(x, errors: np.ndarray) -> dict[str, list[float]]:
 
 
 def run(
+    *,
     runs: int = 1000,
     seed: int = 0,
     progress: bool = True,

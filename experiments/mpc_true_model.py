@@ -21,9 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from experiments.dyna_maze import seed_keys
 from mbrl_jax.planners import cem, env_step_fn, icem, mppi, random_shooting
-from mbrl_jax.results import Timing, compile_and_run, curve, format_table, make_result
+from mbrl_jax.results import curve, format_table, make_result
+from mbrl_jax.sweep import seed_keys
+from mbrl_jax.timing import Timing, compile_and_run
 from mbrl_jax.types import Planner
 from mbrl_jax.validation import check_count
 
@@ -35,15 +36,16 @@ BUDGETS = (16, 64, 256, 1024)
 
 
 def make_planners(space, budget: int, horizon: int, iterations: int) -> dict[str, Planner]:
-    """The three planners at one budget (sequences rolled out per decision)."""
+    """The four planners at one budget (sequences rolled out per decision)."""
     population = max(budget // iterations, 2)
     # iCEM's rounds shrink as N / decay^i; its first round is sized to spend the budget.
     first = max(int(budget / sum(DECAY**-i for i in range(iterations))), 2)
+    sizes = dict(horizon=horizon, iterations=iterations)
     return {
-        "random shooting": random_shooting(space, horizon, budget),
-        "CEM": cem(space, horizon, population, max(population // 10, 2), iterations),
-        "MPPI": mppi(space, horizon, population, temperature=1.0, iterations=iterations),
-        "iCEM": icem(space, horizon, first, max(first // 10, 1), iterations, decay=DECAY),
+        "random shooting": random_shooting(space, horizon=horizon, population=budget),
+        "CEM": cem(space, population=population, elites=max(population // 10, 2), **sizes),
+        "MPPI": mppi(space, population=population, temperature=1.0, **sizes),
+        "iCEM": icem(space, population=first, elites=max(first // 10, 1), decay=DECAY, **sizes),
     }
 
 

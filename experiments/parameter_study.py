@@ -30,14 +30,19 @@ METRIC = "mean_steps"  # a run's steps per episode, averaged over episodes 2..nu
 def make_dyna_maze_train(
     num_episodes: int = 50, epsilon: float = 0.1, gamma: float = 0.95
 ) -> Callable[..., jax.Array]:
-    """``train(key, *, alpha, n) -> steps per episode`` (shape (num_episodes,),
-    -1 where unfinished) of Dyna-Q with n planning steps on the Dyna maze."""
+    """``train(key, *, alpha, planning_steps) -> steps per episode`` (shape
+    (num_episodes,), -1 where unfinished) of Dyna-Q on the Dyna maze."""
     env = dyna_maze()
     config = TrainConfig(num_episodes=num_episodes)
 
-    def train(key: jax.Array, *, alpha: jax.Array, n: int) -> jax.Array:
+    def train(key: jax.Array, *, alpha: jax.Array, planning_steps: int) -> jax.Array:
         agent = dyna_q(
-            env.num_states, env.num_actions, n, alpha=alpha, epsilon=epsilon, gamma=gamma
+            env.num_states,
+            env.num_actions,
+            planning_steps=planning_steps,
+            alpha=alpha,
+            epsilon=epsilon,
+            gamma=gamma,
         )
         return make_train(env, agent, config)(key)[1].episode_length
 
@@ -45,15 +50,16 @@ def make_dyna_maze_train(
 
 
 def check_grid(alphas: Sequence[float], planning_steps: Sequence[int]) -> None:
-    """Raise ValueError for an empty list, alpha outside (0, 1], or n not an integer >= 0."""
-    for name, values in (("alpha", alphas), ("n", planning_steps)):
+    """Raise ValueError for an empty list, alpha outside (0, 1], or planning steps not an
+    integer >= 0."""
+    for name, values in (("alpha", alphas), ("planning_steps", planning_steps)):
         if not values:
             raise ValueError(f"give at least one value of {name}")
     for alpha in alphas:
         if not 0.0 < alpha <= 1.0:  # also rejects NaN
             raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
     for n in planning_steps:
-        check_count("n", n, minimum=0)
+        check_count("planning_steps", n, minimum=0)
 
 
 def mean_steps(lengths: np.ndarray) -> np.ndarray:
@@ -64,6 +70,7 @@ def mean_steps(lengths: np.ndarray) -> np.ndarray:
 
 
 def run(
+    *,
     runs: int = 30,
     seed: int = 0,
     progress: bool = True,
@@ -75,7 +82,7 @@ def run(
     gamma: float = 0.95,
 ) -> dict:
     """The parameter study's result.json dict; ``runs`` seeds from ``seed`` on. Its
-    extra key ``"per_run"`` holds one row per (alpha, n, seed) with the run's
+    extra key ``"per_run"`` holds one row per (alpha, planning_steps, seed) with the run's
     ``mean_steps``."""
     check_grid(alphas, planning_steps)
     check_count("runs", runs, minimum=1)
@@ -84,9 +91,9 @@ def run(
     seeds = list(range(seed, seed + runs))
     result = sweep(
         make_dyna_maze_train(num_episodes, epsilon, gamma),
-        {"alpha": list(alphas), "n": list(planning_steps)},
+        {"alpha": list(alphas), "planning_steps": list(planning_steps)},
         seeds,
-        static=("n",),
+        static=("planning_steps",),
         chunk_size=chunk_size,
         progress=progress,
     )

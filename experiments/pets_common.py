@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from experiments.dyna_maze import seed_keys
-from mbrl_jax.models.neural import ModelConfig, neural_model
+from mbrl_jax.models import neural_model
 from mbrl_jax.pets import make_pets, run_pets
 from mbrl_jax.planners import cem
 from mbrl_jax.results import curve, make_result, timing_line
+from mbrl_jax.sweep import seed_keys
 from mbrl_jax.validation import check_count
 
 
@@ -29,7 +29,7 @@ class PETSSettings:
     particles: int
     ensemble_size: int = 5
     hidden: tuple[int, ...] = (200, 200, 200)
-    alpha: float = 0.1
+    smoothing: float = 0.1  # CEM's smoothing of its mean and standard deviation
     propagation: str = "tsinf"
     trial_length: int = 200
     capacity: int = 4000
@@ -68,23 +68,21 @@ def run_pets_experiment(
     model = neural_model(
         obs_size,
         space,
-        ModelConfig(
-            ensemble_size=settings.ensemble_size,
-            hidden=settings.hidden,
-            capacity=settings.capacity,
-            batch_size=settings.batch_size,
-            max_epochs=settings.max_epochs,
-        ),
+        ensemble_size=settings.ensemble_size,
+        hidden=settings.hidden,
+        capacity=settings.capacity,
+        batch_size=settings.batch_size,
+        max_epochs=settings.max_epochs,
         reward_fn=reward_fn,
         termination_fn=termination_fn,
     )
     planner = cem(
         space,
-        settings.horizon,
-        settings.population,
-        settings.elites,
-        settings.iterations,
-        alpha=settings.alpha,
+        horizon=settings.horizon,
+        population=settings.population,
+        elites=settings.elites,
+        iterations=settings.iterations,
+        smoothing=settings.smoothing,
         particles=settings.particles,
     )
     pets = make_pets(

@@ -35,11 +35,12 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from experiments.dyna_maze import seed_keys
 from mbrl_jax.agents import dyna_q, prioritized_sweeping
 from mbrl_jax.envs import Maze, dyna_maze
-from mbrl_jax.results import Timing, compile_and_run, curve, make_result, timing_line
+from mbrl_jax.results import curve, make_result, timing_line
 from mbrl_jax.search import check_predecessor_overflow
+from mbrl_jax.sweep import seed_keys
+from mbrl_jax.timing import Timing, compile_and_run
 from mbrl_jax.types import Agent, Transition
 from mbrl_jax.validation import check_count, check_in_range
 
@@ -113,6 +114,7 @@ def updates_until_optimal(env: Maze, agent: Agent, max_steps: int, tolerance: fl
 
 
 def run(
+    *,
     runs: int = 10,
     seed: int = 0,
     progress: bool = True,
@@ -129,9 +131,11 @@ def run(
     seeds, keys = seed_keys(seed, runs)
     common = dict(alpha=alpha, epsilon=epsilon, gamma=gamma)
     methods = {
-        "Dyna-Q": lambda env: dyna_q(env.num_states, env.num_actions, planning_steps, **common),
+        "Dyna-Q": lambda env: dyna_q(
+            env.num_states, env.num_actions, planning_steps=planning_steps, **common
+        ),
         "prioritized sweeping": lambda env: prioritized_sweeping(
-            env.num_states, env.num_actions, planning_steps, theta=theta, **common
+            env.num_states, env.num_actions, planning_steps=planning_steps, theta=theta, **common
         ),
     }
     sizes, updates, not_found, times = [], {m: [] for m in methods}, {m: [] for m in methods}, {}

@@ -32,9 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from experiments.dyna_maze import seed_keys
 from mbrl_jax.dyna import DynaState, init_dyna_state, planning_updates
-from mbrl_jax.envs.random_mdp import (
+from mbrl_jax.envs import (
     EVALUATION_ITERATIONS,
     RandomMDPParams,
     evaluation_iterations,
@@ -43,10 +42,12 @@ from mbrl_jax.envs.random_mdp import (
     policy_value_to_tolerance,
     random_mdp_params,
 )
-from mbrl_jax.learners.expected import expected_q_learning
-from mbrl_jax.models.distribution import mdp_distribution_model
-from mbrl_jax.results import Timing, compile_and_run, curve, make_result, timing_line
-from mbrl_jax.search.trajectory import trajectory_sampling, uniform_sweep
+from mbrl_jax.learners import expected_q_learning
+from mbrl_jax.models import mdp_distribution_model
+from mbrl_jax.results import curve, make_result, timing_line
+from mbrl_jax.search import trajectory_sampling, uniform_sweep
+from mbrl_jax.sweep import seed_keys
+from mbrl_jax.timing import Timing, compile_and_run
 from mbrl_jax.validation import check_count, check_in_range
 
 NAME = "trajectory-sampling"
@@ -117,7 +118,7 @@ def make_group(
         model = mdp_distribution_model(params)
         if method == "uniform":
             return model, uniform_sweep(num_states, num_actions)
-        return model, trajectory_sampling(learner, params.start)
+        return model, trajectory_sampling(learner, start_state=params.start)
 
     def init(params: RandomMDPParams, key: jax.Array) -> DynaState:
         model, search = parts(params)
@@ -157,6 +158,7 @@ def make_group(
 
 
 def run(
+    *,
     runs: int = 200,
     seed: int = 0,
     progress: bool = True,

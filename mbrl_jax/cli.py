@@ -40,7 +40,9 @@ def _add_sweep_parser(sub) -> None:
     sweep = sub.add_parser("sweep", help="a parameter study: hyperparameter grid x seeds")
     sweep.add_argument("name", choices=["dyna-maze"], help="what to sweep (Figure 8.2's Dyna-Q)")
     sweep.add_argument("--alpha", default="0.05,0.1,0.2,0.4", help="step sizes, in (0, 1]")
-    sweep.add_argument("--n", default="0,5,50", help="planning steps, integers >= 0")
+    sweep.add_argument(
+        "--planning-steps", "--n", default="0,5,50", help="planning steps n, integers >= 0"
+    )
     sweep.add_argument("--seeds", type=int, default=30, help="runs per setting")
     sweep.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed + i")
     sweep.add_argument("--chunk-size", type=int, default=None, help="most runs per call")
@@ -64,7 +66,10 @@ def _sweep(args: argparse.Namespace) -> int:
     from mbrl_jax.validation import check_count
 
     try:
-        alphas, ns = _numbers("--alpha", args.alpha, float), _numbers("--n", args.n, int)
+        alphas, ns = (
+            _numbers("--alpha", args.alpha, float),
+            _numbers("--planning-steps", args.planning_steps, int),
+        )
         study.check_grid(alphas, ns)
         check_count("--seeds", args.seeds, minimum=1)
         check_count("--seed", args.seed, minimum=0)

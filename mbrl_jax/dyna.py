@@ -1,6 +1,6 @@
 """Dyna: planning and learning as the same update on different experience (S&B ch. 8).
 
-``dyna(learner, model, search_control, n)`` is the Tabular Dyna-Q box of section
+``dyna(learner, model, search_control, planning_steps=n)`` is the Tabular Dyna-Q box of section
 8.2 with every design question made a part:
 
     (d) learner.update on the real transition        (direct RL)
@@ -14,6 +14,7 @@ and a search control whose queue may run empty (``has_proposal``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -28,6 +29,11 @@ class DynaState(NamedTuple):
     model: Any
     search: Any
     updates: jax.Array  # () int32: value-function updates made so far, real plus planning
+
+
+class _PlanningLoop(NamedTuple):
+    step: jax.Array  # () int32 planning updates made in this real step
+    state: DynaState
 
 
 def init_dyna_state(
@@ -86,24 +92,22 @@ def planning_updates(
     if search_control.has_proposal is None:
         return jax.lax.fori_loop(0, planning_steps, one_update, state)
 
-    def keep_planning(carry: tuple[jax.Array, DynaState]) -> jax.Array:
-        i, s = carry
-        return (i < planning_steps) & search_control.has_proposal(s.search)
+    def keep_planning(loop: _PlanningLoop) -> jax.Array:
+        return (loop.step < planning_steps) & search_control.has_proposal(loop.state.search)
 
-    def body(carry: tuple[jax.Array, DynaState]) -> tuple[jax.Array, DynaState]:
-        i, s = carry
-        return i + 1, one_update(i, s)
+    def body(loop: _PlanningLoop) -> _PlanningLoop:
+        return _PlanningLoop(loop.step + 1, one_update(loop.step, loop.state))
 
-    _, state = jax.lax.while_loop(keep_planning, body, (jnp.zeros((), jnp.int32), state))
-    return state
+    start = _PlanningLoop(jnp.zeros((), jnp.int32), state)
+    return jax.lax.while_loop(keep_planning, body, start).state
 
 
 def dyna(
     learner: Learner,
     model: Model,
     search_control: SearchControl,
-    planning_steps: int,
     *,
+    planning_steps: int,
     direct_rl: bool = True,
 ) -> Agent:
     """Compose a learner, a model and a search control into a Dyna agent.
@@ -147,18 +151,22 @@ def dyna(
     return Agent(init, act, update)
 
 
-def q_planning(learner: Learner, model: Model, search_control: SearchControl, num_updates: int):
+def q_planning(
+    learner: Learner, model: Model, search_control: SearchControl, *, planning_steps: int
+) -> Callable[[PRNGKey], Any]:
     """Random-sample one-step tabular Q-planning (S&B section 8.1): planning alone,
     with no real experience. Returns ``run(key) -> learner_state`` after
-    ``num_updates`` updates on transitions sampled from ``model`` (typically
+    ``planning_steps`` updates on transitions sampled from ``model`` (typically
     :func:`mbrl_jax.models.environment_model`, the true dynamics) at pairs chosen
     by ``search_control`` (typically :func:`mbrl_jax.search.uniform_over_states`).
     """
-    num_updates = check_count("num_updates", num_updates, minimum=0)
+    planning_steps = check_count("planning_steps", planning_steps, minimum=0)
 
     def run(key: PRNGKey):
         k_init, k_plan = jax.random.split(key)
         state = init_dyna_state(learner, model, search_control, k_init)
-        return planning_updates(learner, model, search_control, num_updates, state, k_plan).learner
+        return planning_updates(
+            learner, model, search_control, planning_steps, state, k_plan
+        ).learner
 
     return run

@@ -10,23 +10,24 @@ in one compiled call and the Python loop over trials shows progress between them
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from tqdm import tqdm
 
-from mbrl_jax.models.neural import (
-    NeuralModel,
-    NeuralModelState,
-    check_propagation,
-    check_training,
-)
-from mbrl_jax.results import Timing, compile_timed, run_timed
+from mbrl_jax.models import NeuralModel, NeuralModelState, check_propagation, check_training
+from mbrl_jax.timing import Timing, compile_timed, run_timed
 from mbrl_jax.types import Planner, PRNGKey, Transition
 from mbrl_jax.validation import check_count
+
+#: How a trial acts: policy(policy_state, obs, key) -> (action, policy_state, info)
+Policy = Callable[[Any, jax.Array, PRNGKey], tuple[jax.Array, Any, jax.Array]]
 
 
 class TrialMetrics(NamedTuple):
@@ -45,6 +46,86 @@ class PETS(NamedTuple):
     random_trial: Any
 
 
+class _Episode(NamedTuple):
+    """How a trial's episode runs (static): the environment, its params, the number
+    of steps and whether an ended episode restarts (data collection) or not."""
+
+    env: Any
+    params: Any
+    trial_length: int
+    restart: bool
+
+
+class _EpisodeCarry(NamedTuple):
+    obs: jax.Array
+    env_state: Any
+    policy_state: Any
+    first: jax.Array  # () bool, still in the trial's first episode
+
+
+class _Step(NamedTuple):
+    """What one step of a trial records (stacked over the trial's steps)."""
+
+    transition: Transition
+    stored: jax.Array  # () bool, added to the model's data
+    first: jax.Array  # () bool, a step of the first episode
+    reward: jax.Array  # () the step's reward in the first episode, else 0
+    info: jax.Array  # () the policy's info (the planner's best predicted return)
+
+
+def _episode_step(
+    episode: _Episode, policy: Policy, carry: _EpisodeCarry, key: PRNGKey
+) -> tuple[_EpisodeCarry, _Step]:
+    """One environment step by ``policy``. With ``restart`` the environment is reset
+    when the episode terminates and every step is stored; otherwise steps after the
+    first episode's end are neither stored nor rewarded."""
+    env, params = episode.env, episode.params
+    k_act, k_env, k_restart = jax.random.split(key, 3)
+    action, policy_state, info = policy(carry.policy_state, carry.obs, k_act)
+    next_obs, next_state, reward, terminated, _ = env.step_env(
+        k_env, carry.env_state, action, params
+    )
+    transition = Transition(carry.obs, action, reward, next_obs, jnp.asarray(terminated))
+    stored = jnp.ones((), bool) if episode.restart else carry.first
+    record = _Step(transition, stored, carry.first, jnp.where(carry.first, reward, 0.0), info)
+    if episode.restart:
+        fresh = env.reset_env(k_restart, params)
+        next_obs, next_state = optax.tree.where(terminated, fresh, (next_obs, next_state))
+    return _EpisodeCarry(next_obs, next_state, policy_state, carry.first & ~terminated), record
+
+
+def _run_episode(episode: _Episode, policy: Policy, policy_state: Any, key: PRNGKey) -> _Step:
+    """A trial's ``trial_length`` steps from ``env.reset``, one ``lax.scan``."""
+    k_reset, k_steps = jax.random.split(key)
+    obs, env_state = episode.env.reset_env(k_reset, episode.params)
+    start = _EpisodeCarry(obs, env_state, policy_state, jnp.ones((), bool))
+    keys = jax.random.split(k_steps, episode.trial_length)
+    return jax.lax.scan(functools.partial(_episode_step, episode, policy), start, keys)[1]
+
+
+def _play(
+    episode: _Episode, model: NeuralModel, model_state, policy: Policy, policy_state, key
+) -> tuple[NeuralModelState, TrialMetrics]:
+    """One trial: run the episode, store its steps in the model and refit it."""
+    k_episode, k_fit = jax.random.split(key)
+    steps = _run_episode(episode, policy, policy_state, k_episode)
+    model_state = model.fit(model.add_batch(model_state, steps.transition, steps.stored), k_fit)
+    metrics = TrialMetrics(
+        jnp.sum(steps.reward), jnp.sum(steps.first).astype(jnp.int32), jnp.mean(steps.info)
+    )
+    return model_state, metrics
+
+
+def _random_policy(space: Any, policy_state, obs, key: PRNGKey):
+    del obs
+    return space.sample(key), policy_state, jnp.zeros(())
+
+
+def _planning_policy(planner: Planner, step_fn, planner_state, obs, key: PRNGKey):
+    action, planner_state, info = planner.plan(planner_state, step_fn, obs, key)
+    return action, planner_state, info.best_return
+
+
 def make_pets(
     env,
     model: NeuralModel,
@@ -60,62 +141,20 @@ def make_pets(
     auto-reset; steps after the episode terminates are masked (not stored, no
     reward). The model keeps its parameters during a trial and is refitted
     (``model.fit``, early-stopped on held-out data) after it; check the refit with
-    :func:`mbrl_jax.models.neural.check_training`.
+    :func:`mbrl_jax.models.check_training`.
     """
     trial_length = check_count("trial_length", trial_length, minimum=1)
     params = env.default_params if env_params is None else env_params
-    space = env.action_space(params)
     check_propagation(propagation)
-
-    def run_episode(policy, policy_state, key: PRNGKey, restart: bool):
-        """(transitions, stored, in_first_episode, rewards, policy infos), stacked over
-        the trial's steps. With ``restart`` the environment is reset whenever an
-        episode terminates and every step is stored (data collection); otherwise
-        steps after the first episode's end are neither stored nor rewarded."""
-        k_reset, k_steps = jax.random.split(key)
-        obs, env_state = env.reset_env(k_reset, params)
-
-        def step(carry, k):
-            obs, env_state, policy_state, first = carry
-            k_act, k_env, k_restart = jax.random.split(k, 3)
-            action, policy_state, info = policy(policy_state, obs, k_act)
-            next_obs, next_state, reward, terminated, _ = env.step_env(
-                k_env, env_state, action, params
-            )
-            transition = Transition(obs, action, reward, next_obs, jnp.asarray(terminated))
-            stored = jnp.ones((), bool) if restart else first
-            out = (transition, stored, first, jnp.where(first, reward, 0.0), info)
-            if restart:
-                fresh = env.reset_env(k_restart, params)
-                next_obs, next_state = jax.tree.map(
-                    lambda r, n: jnp.where(terminated, r, n), fresh, (next_obs, next_state)
-                )
-            return (next_obs, next_state, policy_state, first & ~terminated), out
-
-        init = (obs, env_state, policy_state, jnp.ones((), bool))
-        return jax.lax.scan(step, init, jax.random.split(k_steps, trial_length))[1]
-
-    def store_and_fit(model_state: NeuralModelState, transitions, stored, key):
-        model_state = model.add_batch(model_state, transitions, stored)
-        return model.fit(model_state, key)
-
-    def play(model_state, policy, policy_state, key, restart=False):
-        k_episode, k_fit = jax.random.split(key)
-        transitions, stored, first, rewards, infos = run_episode(
-            policy, policy_state, k_episode, restart
-        )
-        model_state = store_and_fit(model_state, transitions, stored, k_fit)
-        metrics = TrialMetrics(jnp.sum(rewards), jnp.sum(first).astype(jnp.int32), jnp.mean(infos))
-        return model_state, metrics
-
-    def random_policy(policy_state, obs, key):
-        return space.sample(key), policy_state, jnp.zeros(())
+    collect = _Episode(env, params, trial_length, restart=True)
+    planned = _Episode(env, params, trial_length, restart=False)
+    random_policy = functools.partial(_random_policy, env.action_space(params))
 
     def random_trial(model_state: NeuralModelState, key: PRNGKey):
         """``trial_length`` steps of uniformly random actions, restarting episodes
         that end (data collection, as PETS's first trial), then a refit. Its metrics
         are those of the first episode."""
-        return play(model_state, random_policy, (), key, restart=True)
+        return _play(collect, model, model_state, random_policy, (), key)
 
     def init(key: PRNGKey):
         k_model, k_trial = jax.random.split(key)
@@ -124,13 +163,10 @@ def make_pets(
     def trial(model_state: NeuralModelState, key: PRNGKey):
         """A trial planned through the model as it stands at the start of the trial."""
         k_planner, k_play = jax.random.split(key)
-        step_fn = model.step_fn(model_state, propagation)
-
-        def planning_policy(planner_state, obs, k):
-            action, planner_state, info = planner.plan(planner_state, step_fn, obs, k)
-            return action, planner_state, info.best_return
-
-        return play(model_state, planning_policy, planner.init(k_planner), k_play)
+        policy = functools.partial(
+            _planning_policy, planner, model.step_fn(model_state, propagation)
+        )
+        return _play(planned, model, model_state, policy, planner.init(k_planner), k_play)
 
     return PETS(init, trial, random_trial)
 
@@ -138,7 +174,7 @@ def make_pets(
 class PETSRun(NamedTuple):
     """Returns of every seed and trial (trial 0 is the random-action trial), and the
     compile and run seconds and XLA cost analysis of the two compiled calls (the
-    random trial and one planned trial; see ``mbrl_jax.results.Timing``)."""
+    random trial and one planned trial; see ``mbrl_jax.timing.Timing``)."""
 
     returns: Any  # (seeds, trials + 1) numpy array
     predicted: Any  # (seeds, trials + 1): the planner's mean best predicted return

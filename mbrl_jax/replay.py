@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -83,6 +84,7 @@ def buffer_add_batch(buffer: ReplayBuffer, items: Any, valid: Any = None) -> Rep
     _check_items(buffer, items, (batch,))
     capacity = buffer_capacity(buffer)
     valid = jnp.ones((batch,), bool) if valid is None else jnp.asarray(valid, bool)
+    chex.assert_shape(valid, (batch,))
     rank = jnp.cumsum(valid.astype(jnp.int32)) - 1  # position among the valid items
     count = jnp.sum(valid.astype(jnp.int32))
     keep = valid & (rank >= count - capacity)
@@ -96,5 +98,6 @@ def buffer_add_batch(buffer: ReplayBuffer, items: Any, valid: Any = None) -> Rep
 def buffer_sample(buffer: ReplayBuffer, key: PRNGKey, batch_size: int) -> Any:
     """``batch_size`` items drawn uniformly, with replacement, from the written
     slots. The buffer must not be empty (an empty one returns slot 0's zeros)."""
+    chex.assert_scalar_non_negative(batch_size)
     index = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
     return jax.tree.map(lambda d: d[index], buffer.data)

@@ -1,118 +1,20 @@
 """The output contract of every experiment (DESIGN.md "What an experiment writes"):
-``result.json``, ``NAME.png`` drawn from result.json alone, and ``NAME.csv``.
-Also the timing helpers that split compile time from run time and read XLA's
-cost analysis of what was compiled.
+``result.json``, ``NAME.png`` drawn from result.json alone, and ``NAME.csv``; the
+curve statistics that go into them and the text tables printed from them. (The
+timing they record comes from :mod:`mbrl_jax.timing`.)
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import math
-import platform
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import astuple, dataclass, replace
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 
-
-def device_description() -> str:
-    """The device the default backend runs on, e.g. ``cpu: cpu (2 cores)``."""
-    import os
-
-    device = jax.devices()[0]
-    text = f"{device.platform}: {device.device_kind}"
-    if device.platform == "cpu":
-        text += f" ({os.cpu_count()} cores, {platform.machine()})"
-    return text
-
-
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for package in ("jax", "jaxlib", "mbrl_jax", "flax", "optax", "gymnax", "chex"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            continue
-    return out
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Seconds spent compiling and running compiled functions, and XLA's cost
-    analysis of them; ``a + b`` sums two (e.g. the groups of one experiment).
-
-    ``flops`` and ``bytes_accessed`` are XLA's static estimate for one call of each
-    compiled function, summed over the functions, not multiplied by how often each
-    was called. XLA counts the body of a loop (``lax.scan``, ``fori_loop``,
-    ``while_loop``) once, not once per trip, so for loop-heavy functions (a whole
-    training run in one scan) they are the cost of the code outside the loops plus
-    one iteration of each loop: a measure of the work per step, not a total. NaN
-    (null in result.json) when the backend gives no cost analysis.
-    """
-
-    compile_s: float = 0.0
-    run_s: float = 0.0
-    flops: float = 0.0
-    bytes_accessed: float = 0.0
-
-    def __add__(self, other: Timing) -> Timing:
-        return Timing(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
-
-    def as_dict(self) -> dict[str, float | None]:
-        """result.json's ``timing``: seconds rounded to 0.1 ms, costs as floats or null."""
-        return {
-            "compile_s": round(self.compile_s, 4),
-            "run_s": round(self.run_s, 4),
-            "flops": None if math.isnan(self.flops) else self.flops,
-            "bytes_accessed": None if math.isnan(self.bytes_accessed) else self.bytes_accessed,
-        }
-
-
-_COST_KEYS = ("flops", "bytes accessed")
-
-
-def cost_analysis(compiled: jax.stages.Compiled) -> tuple[float, float]:
-    """``(flops, bytes accessed)`` from XLA's cost analysis of ``compiled`` (see
-    :class:`Timing` for what they count); NaN where the backend reports none. Some
-    jax versions return one dict, others a list of dicts (one per module): summed."""
-    analysis = compiled.cost_analysis()
-    parts = analysis if isinstance(analysis, list | tuple) else [analysis]
-    parts = [p for p in parts if p]
-    if not parts:
-        return math.nan, math.nan
-    return tuple(sum(float(p.get(key, math.nan)) for p in parts) for key in _COST_KEYS)
-
-
-def compile_timed(fn: Callable, *args) -> tuple[jax.stages.Compiled, Timing]:
-    """``jax.jit(fn)`` compiled for ``args``, and a :class:`Timing` holding its
-    compile seconds and cost analysis (``run_s`` 0)."""
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - start
-    flops, bytes_accessed = cost_analysis(compiled)
-    return compiled, Timing(compile_s, 0.0, flops, bytes_accessed)
-
-
-def run_timed(compiled: Callable, *args) -> tuple[Any, float]:
-    """``compiled(*args)`` blocked until ready, and the seconds it took."""
-    start = time.perf_counter()
-    outputs = jax.block_until_ready(compiled(*args))
-    return outputs, time.perf_counter() - start
-
-
-def compile_and_run(fn: Callable, *args) -> tuple[Any, Timing]:
-    """``jax.jit(fn)(*args)`` with the seconds spent compiling and running reported
-    apart, and XLA's cost analysis of the compiled function: ``(outputs, timing)``."""
-    compiled, timing = compile_timed(fn, *args)
-    outputs, run_s = run_timed(compiled, *args)
-    return outputs, replace(timing, run_s=run_s)
+from mbrl_jax.timing import Timing, device_description, versions
 
 
 def curve(x: Sequence, runs: np.ndarray) -> dict[str, list[float]]:
@@ -241,7 +143,7 @@ def format_table(result: dict, xs: list[float], x_name: str) -> str:
 
 def timing_line(result: dict[str, Any]) -> str:
     """One line of an experiment's summary: compile and run seconds, the device, and
-    XLA's cost estimate (loop bodies counted once, see :class:`Timing`)."""
+    XLA's cost estimate (loop bodies counted once, see :class:`mbrl_jax.timing.Timing`)."""
     t = result["timing"]
     text = f"compile {t['compile_s']:.2f} s, run {t['run_s']:.2f} s on {result['device']}"
     if t.get("flops") is not None and t.get("bytes_accessed") is not None:

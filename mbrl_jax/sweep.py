@@ -34,7 +34,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
-from mbrl_jax.results import Timing, cost_analysis
+from mbrl_jax.timing import Timing, cost_analysis
 from mbrl_jax.validation import check_count
 
 Grid = Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
@@ -196,6 +196,20 @@ def sweep(
     return SweepResult(settings, seed_list, metrics, timing, runs_per_call)
 
 
+def seed_keys(seed: int, runs: int) -> tuple[list[int], jax.Array]:
+    """The seeds ``seed, seed + 1, ..., seed + runs - 1`` and their keys, one per
+    run: run i's key is ``jax.random.key(seed + i)``, the key :func:`sweep` gives
+    ``train`` for that seed, so any single run can be repeated alone."""
+    first = check_count("seed", seed, minimum=0)
+    seeds = list(range(first, first + check_count("runs", runs, minimum=1)))
+    return seeds, _keys(np.asarray(seeds, np.uint32))
+
+
+def _keys(seeds: jax.Array) -> jax.Array:
+    """``jax.random.key(seed)`` for each of the uint32 ``seeds``."""
+    return jax.vmap(jax.random.key)(seeds)
+
+
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
     """Write tidy ``rows`` (e.g. :meth:`SweepResult.rows`) as CSV, one column per key."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
@@ -285,10 +299,13 @@ def _run_inputs(
 def _batched_train(train: Callable, static_values: dict[str, Any]) -> Callable:
     """``(seeds, traced) -> outputs`` vmapped over runs, static values bound."""
 
-    def one_run(seed, traced):
-        return train(jax.random.key(seed), **static_values, **traced)
+    def one_run(key, traced):
+        return train(key, **static_values, **traced)
 
-    return jax.vmap(one_run)
+    def runs(seeds, traced):
+        return jax.vmap(one_run)(_keys(seeds), traced)
+
+    return runs
 
 
 def _run_group(

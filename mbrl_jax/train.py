@@ -200,36 +200,56 @@ def make_train(env, agent: Agent, config: TrainConfig, env_params=None):
 
     start = _make_start(env, env_params, agent)
     env_step = _make_env_step(env, env_params, agent)
-    num_episodes = config.num_episodes
+    num_episodes, max_steps = config.num_episodes, config.max_steps
 
-    def cond(state):
-        carry, t, *_ = state
-        return (carry.episodes < num_episodes) & (t < config.max_steps)
+    def keep_going(loop: _EpisodeLoop) -> jax.Array:
+        return (loop.carry.episodes < num_episodes) & (loop.t < max_steps)
 
-    def body(state):
-        carry, t, length, ret, lengths, returns = state
-        episode = carry.episodes
-        carry, reward, episode_over = env_step(carry)
-        length, ret = length + 1, ret + reward
-        # A masked select over the small metrics arrays: cheaper than a scatter under vmap.
-        write = episode_over & (jnp.arange(num_episodes) == episode)
-        lengths = jnp.where(write, length, lengths)
-        returns = jnp.where(write, ret, returns)
-        length = jnp.where(episode_over, 0, length)
-        ret = jnp.where(episode_over, 0.0, ret)
-        return carry, t + 1, length, ret, lengths, returns
+    def body(loop: _EpisodeLoop) -> _EpisodeLoop:
+        return _episode_step(env_step, loop)
 
     def train_episodes(key: PRNGKey):
-        zero_i, zero_f = jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32)
-        init = (
-            start(key),
-            zero_i,
-            zero_i,
-            zero_f,
-            jnp.full((num_episodes,), -1, jnp.int32),
-            jnp.full((num_episodes,), jnp.nan, jnp.float32),
-        )
-        carry, t, _, _, lengths, returns = jax.lax.while_loop(cond, body, init)
-        return carry.agent_state, EpisodeMetrics(lengths, returns, t)
+        loop = jax.lax.while_loop(keep_going, body, _episode_loop_init(start(key), num_episodes))
+        return loop.carry.agent_state, EpisodeMetrics(loop.lengths, loop.returns, loop.t)
 
     return train_episodes
+
+
+class _EpisodeLoop(NamedTuple):
+    """The carry of a run measured in episodes."""
+
+    carry: TrainCarry
+    t: jax.Array  # () int32 time steps taken
+    length: jax.Array  # () int32 steps of the current episode so far
+    ret: jax.Array  # () float32 return of the current episode so far
+    lengths: jax.Array  # (num_episodes,) int32, -1 until the episode has finished
+    returns: jax.Array  # (num_episodes,) float32, nan until the episode has finished
+
+
+def _episode_loop_init(carry: TrainCarry, num_episodes: int) -> _EpisodeLoop:
+    zero_i, zero_f = jnp.zeros((), jnp.int32), jnp.zeros((), jnp.float32)
+    return _EpisodeLoop(
+        carry,
+        zero_i,
+        zero_i,
+        zero_f,
+        jnp.full((num_episodes,), -1, jnp.int32),
+        jnp.full((num_episodes,), jnp.nan, jnp.float32),
+    )
+
+
+def _episode_step(env_step, loop: _EpisodeLoop) -> _EpisodeLoop:
+    """One time step; a finished episode's length and return are written to its slot."""
+    episode = loop.carry.episodes
+    carry, reward, episode_over = env_step(loop.carry)
+    length, ret = loop.length + 1, loop.ret + reward
+    # A masked select over the small metrics arrays: cheaper than a scatter under vmap.
+    write = episode_over & (jnp.arange(loop.lengths.shape[0]) == episode)
+    return _EpisodeLoop(
+        carry,
+        loop.t + 1,
+        jnp.where(episode_over, 0, length),
+        jnp.where(episode_over, 0.0, ret),
+        jnp.where(write, length, loop.lengths),
+        jnp.where(write, ret, loop.returns),
+    )

@@ -23,7 +23,7 @@ def figure_8_2_train(maze):
 
     def get(n: int):
         if n not in cache:
-            agent = dyna_q(maze.num_states, maze.num_actions, n)
+            agent = dyna_q(maze.num_states, maze.num_actions, planning_steps=n)
             cache[n] = jax.jit(jax.vmap(make_train(maze, agent, TrainConfig(num_episodes=50))))
         return cache[n]
 

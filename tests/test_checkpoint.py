@@ -22,7 +22,9 @@ TOTAL, CHUNK = 500, 100
 def chunks(maze):
     """``(start, run_chunk)`` of a small Dyna-Q run (shared, so compiled once)."""
     return make_train_chunks(
-        maze, dyna_q(maze.num_states, maze.num_actions, 5), TrainConfig(num_steps=TOTAL)
+        maze,
+        dyna_q(maze.num_states, maze.num_actions, planning_steps=5),
+        TrainConfig(num_steps=TOTAL),
     )
 
 
@@ -65,7 +67,7 @@ def test_chunks_equal_one_run_bit_for_bit(maze, chunks, uninterrupted):
     joined = jax.tree.map(lambda *parts: np.concatenate(parts), *pieces)
     assert_trees_equal((carry, joined), uninterrupted)
     # make_train is start + one chunk
-    agent = dyna_q(maze.num_states, maze.num_actions, 5)
+    agent = dyna_q(maze.num_states, maze.num_actions, planning_steps=5)
     state, metrics = jax.jit(make_train(maze, agent, TrainConfig(num_steps=TOTAL)))(
         jax.random.key(0)
     )
@@ -73,7 +75,7 @@ def test_chunks_equal_one_run_bit_for_bit(maze, chunks, uninterrupted):
 
 
 def test_log_every_keeps_every_kth_value(maze, uninterrupted):
-    agent = dyna_q(maze.num_states, maze.num_actions, 5)
+    agent = dyna_q(maze.num_states, maze.num_actions, planning_steps=5)
     config = TrainConfig(num_steps=TOTAL, log_every=50)
     state, metrics = jax.jit(make_train(maze, agent, config))(jax.random.key(0))
     assert metrics.episodes.shape == (TOTAL // 50,)
@@ -107,7 +109,9 @@ def die_after_two_chunks(step, metrics):
 
 maze = dyna_maze()
 start, run_chunk = make_train_chunks(
-    maze, dyna_q(maze.num_states, maze.num_actions, 5), TrainConfig(num_steps={total})
+    maze,
+    dyna_q(maze.num_states, maze.num_actions, planning_steps=5),
+    TrainConfig(num_steps={total}),
 )
 run_with_checkpoints(
     start, run_chunk, jax.random.key(0), total_steps={total}, chunk_steps={chunk},
@@ -147,7 +151,7 @@ def test_vmapped_run_interrupted_in_process(maze, chunks, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_with_checkpoints(*batched, keys, time_axis=1, callback=crash, **options)
     carry, metrics = run_with_checkpoints(*batched, keys, time_axis=1, **options)
-    agent = dyna_q(maze.num_states, maze.num_actions, 5)
+    agent = dyna_q(maze.num_states, maze.num_actions, planning_steps=5)
     expected = jax.jit(jax.vmap(make_train(maze, agent, TrainConfig(num_steps=200))))(keys)
     assert_trees_equal((carry.agent_state, metrics), expected)
 
@@ -171,7 +175,7 @@ def finished(chunks, tmp_path):
 )
 def test_mismatched_checkpoint_is_refused(maze, chunks, finished, change, message):
     if change == "more states":
-        agent = dyna_q(maze.num_states + 3, maze.num_actions, 5)
+        agent = dyna_q(maze.num_states + 3, maze.num_actions, planning_steps=5)
         chunks, change = make_train_chunks(maze, agent, TrainConfig(num_steps=TOTAL)), {}
     with pytest.raises(ValueError, match=message) as error:
         run(chunks, finished, **change)
@@ -218,7 +222,7 @@ def test_directory_with_other_files_is_not_silently_used(chunks, tmp_path):
 
 
 def test_bad_chunk_arguments_are_rejected(maze, chunks, tmp_path):
-    agent = dyna_q(maze.num_states, maze.num_actions, 5)
+    agent = dyna_q(maze.num_states, maze.num_actions, planning_steps=5)
     with pytest.raises(ValueError, match="num_steps must be a multiple of log_every=3"):
         TrainConfig(num_steps=100, log_every=3)
     with pytest.raises(ValueError, match="needs a run measured in time steps"):

@@ -3,8 +3,6 @@ branched-rollout search control, the same dyna(...) building tabular and neural
 agents, n = 0 equal to plain DQN, NaN reporting, bad input, the experiment."""
 
 import json
-import re
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -19,17 +17,36 @@ from mbrl_jax.envs import (
     make,
     mountain_car_termination,
 )
-from mbrl_jax.learners import check_q_training, dqn, q_learning, td_target
-from mbrl_jax.models import ModelConfig, neural_model, tabular_sample_model
+from mbrl_jax.learners import (
+    check_q_training,
+    double_q_learning_target,
+    dqn,
+    q_learning,
+    q_learning_target,
+)
+from mbrl_jax.models import neural_model, tabular_sample_model
 from mbrl_jax.replay import buffer_add_batch, buffer_init
 from mbrl_jax.search import branched_rollouts, uniform_seen
 from mbrl_jax.types import SearchControl
 from tests.conftest import seeds
 
-SMALL_MODEL = ModelConfig(
-    ensemble_size=1, hidden=(32,), probabilistic=False, capacity=1000, train_steps_per_update=1
-)
-SMALL_DQN = dict(hidden=(32,), capacity=1000, batch_size=16, learning_starts=50)
+
+def small_dqn():
+    return dqn(4, 2, hidden=(32,), capacity=1000, batch_size=16, learning_starts=50)
+
+
+def small_model(action_space):
+    """A small deterministic MLP that trains online, with cart-pole's termination."""
+    return neural_model(
+        4,
+        action_space,
+        ensemble_size=1,
+        hidden=(32,),
+        probabilistic=False,
+        capacity=1000,
+        train_steps_per_update=1,
+        termination_fn=cartpole_termination,
+    )
 
 
 def batch(obs, action, reward, next_obs, done) -> Transition:
@@ -50,19 +67,19 @@ def real_transition(t: int, num_actions: int) -> Transition:
     )
 
 
-def test_td_target_by_hand():
+def test_dqn_targets_by_hand():
     q_next_target = jnp.array([[1.0, 3.0], [2.0, 0.0], [4.0, -1.0]])
     q_next_online = jnp.array([[5.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
     reward = jnp.array([1.0, 2.0, -1.0])
     done = jnp.array([False, True, False])
     # DQN: r + 0.9 max_a Q_target(s', a); no bootstrap at a terminal s'.
     np.testing.assert_allclose(
-        td_target(q_next_target, q_next_online, reward, done, 0.9, double=False),
+        q_learning_target(reward, done, q_next_target, 0.9),
         [1 + 0.9 * 3, 2.0, -1 + 0.9 * 4],
     )
     # Double DQN: Q_target at the online network's argmax (0, 1, 1).
     np.testing.assert_allclose(
-        td_target(q_next_target, q_next_online, reward, done, 0.9, double=True),
+        double_q_learning_target(reward, done, q_next_target, q_next_online, 0.9),
         [1 + 0.9 * 1, 2.0, -1 + 0.9 * -1],
     )
 
@@ -208,7 +225,7 @@ def _planning_parts(horizon: int):
     real = batch(starts, [0, 0, 0], [0, 0, 0], starts, [False] * 3)
     buffer = buffer_add_batch(buffer_init(jax.tree.map(lambda x: x[0], real), 8), real)
     model_state = type("ModelState", (), {"data": buffer})()
-    search = branched_rollouts(always_one, 1, 4, horizon)
+    search = branched_rollouts(always_one, 1, batch_size=4, horizon=horizon)
     return always_one, sample, model_state, search
 
 
@@ -254,14 +271,14 @@ def test_terminated_branches_restart_from_real_states():
 def test_tabular_and_neural_dyna_are_the_same_dyna_call(maze):
     n, steps, starts = 3, 300, 100
     S, A = maze.num_states, maze.num_actions
-    tabular = dyna(q_learning(S, A), tabular_sample_model(S, A), uniform_seen(S, A), n)
-    cartpole, params = make("CartPole-v1")
-    learner = dqn(4, 2, **SMALL_DQN)
-    model = neural_model(
-        4, cartpole.action_space(params), SMALL_MODEL, termination_fn=cartpole_termination
+    tabular = dyna(
+        q_learning(S, A), tabular_sample_model(S, A), uniform_seen(S, A), planning_steps=n
     )
-    search = branched_rollouts(learner, 4, 8, horizon=2, start_after=starts)
-    neural = dyna(learner, model.model, search, n)
+    cartpole, params = make("CartPole-v1")
+    learner = small_dqn()
+    model = small_model(cartpole.action_space(params))
+    search = branched_rollouts(learner, 4, batch_size=8, horizon=2, planning_starts=starts)
+    neural = dyna(learner, model.model, search, planning_steps=n)
     assert isinstance(model.model, Model) and isinstance(search, SearchControl)
     config = TrainConfig(num_steps=steps)
     tab_state, _ = jax.jit(make_train(maze, tabular, config))(jax.random.key(0))
@@ -275,14 +292,7 @@ def test_tabular_and_neural_dyna_are_the_same_dyna_call(maze):
 
 def test_planning_ratio_zero_is_plain_dqn_on_the_same_key():
     env, params = make("CartPole-v1")
-    parts = neural_dyna(
-        4,
-        env.action_space(params),
-        0,
-        model_config=SMALL_MODEL,
-        termination_fn=cartpole_termination,
-        **SMALL_DQN,
-    )
+    parts = neural_dyna(small_dqn(), small_model(env.action_space(params)), 4, planning_steps=0)
     config = TrainConfig(num_steps=400)
     key = jax.random.key(5)
     plain_agent = Agent(*parts.learner.learner)
@@ -298,15 +308,13 @@ def test_planning_ratio_zero_is_plain_dqn_on_the_same_key():
 def test_neural_dyna_same_key_same_result_and_vmap_equals_separate_runs():
     env, params = make("CartPole-v1")
     parts = neural_dyna(
+        small_dqn(),
+        small_model(env.action_space(params)),
         4,
-        env.action_space(params),
-        2,
+        planning_steps=2,
+        batch_size=8,
         horizon=2,
-        planning_batch=8,
         planning_starts=100,
-        model_config=SMALL_MODEL,
-        termination_fn=cartpole_termination,
-        **SMALL_DQN,
     )
     train = jax.jit(jax.vmap(make_train(env, parts.agent, TrainConfig(num_steps=200), params)))
     keys = seeds(3)
@@ -322,18 +330,17 @@ def test_neural_dyna_same_key_same_result_and_vmap_equals_separate_runs():
 def test_bad_input_is_a_clear_error():
     env, params = make("CartPole-v1")
     space = env.action_space(params)
+    learner, model = small_dqn(), small_model(space)
     with pytest.raises(ValueError, match="planning_steps must be an integer >= 0, got -1"):
-        neural_dyna(4, space, -1)
+        neural_dyna(learner, model, 4, planning_steps=-1)
     with pytest.raises(
         ValueError,
         match=r"horizon \(the rollout length k\) must be an integer "
         r">= 1, got 0",
     ):
-        neural_dyna(4, space, 5, horizon=0)
+        neural_dyna(learner, model, 4, planning_steps=5, horizon=0)
     with pytest.raises(ValueError, match="capacity=32 < batch_size=64"):
         dqn(4, 2, capacity=32, batch_size=64)
-    with pytest.raises(ValueError, match="Discrete action space"):
-        neural_dyna(3, make("Pendulum-v1")[0].action_space(None), 1)
     with pytest.raises(ValueError, match="learning_rate must be positive and finite, got 0"):
         dqn(4, 2, learning_rate=0)
     with pytest.raises(ValueError, match="loss must be one of"):
@@ -419,17 +426,3 @@ def test_experiment_writes_the_contract_at_toy_size(tmp_path):
     # one-step error is small next to the observations' own squared change (~0.1).
     assert max(saved["curves"]["1-step error, n=2"]["y"]) < 0.05
     assert paths["png"].stat().st_size > 0 and paths["csv"].read_text().startswith("label")
-
-
-def test_readme_neural_dyna_example_runs():
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    code = re.findall(r"```python\n(.*?)```", readme, re.S)[1]
-    assert "branched_rollouts" in code
-    code = code.replace("num_steps=2000", "num_steps=300").replace(
-        "start_after=1000", "start_after=100"
-    )
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
-    state = namespace["state"]
-    # 8 seeds; each made one update per real step plus 5 per step from step 100 on.
-    np.testing.assert_array_equal(state.updates, 300 + 5 * (300 - 100 + 1))

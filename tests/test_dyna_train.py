@@ -19,7 +19,11 @@ def test_dyna_with_zero_planning_steps_equals_plain_q_learning(maze):
     config = TrainConfig(num_episodes=20)
     plain = jax.jit(make_train(maze, Agent(*learner), config))
     composed = jax.jit(
-        make_train(maze, dyna(learner, tabular_sample_model(S, A), uniform_seen(S, A), 0), config)
+        make_train(
+            maze,
+            dyna(learner, tabular_sample_model(S, A), uniform_seen(S, A), planning_steps=0),
+            config,
+        )
     )
     key = jax.random.key(3)
     q_plain, m_plain = plain(key)
@@ -49,7 +53,7 @@ def test_runs_end_at_different_times_and_are_masked(figure_8_2_train):
 
 
 def test_unfinished_episodes_are_reported_missing(maze):
-    agent = dyna_q(maze.num_states, maze.num_actions, 0)
+    agent = dyna_q(maze.num_states, maze.num_actions, planning_steps=0)
     train = jax.jit(make_train(maze, agent, TrainConfig(num_episodes=5, max_steps=100)))
     _, m = train(jax.random.key(0))
     lengths = np.asarray(m.episode_length)
@@ -63,7 +67,9 @@ def test_hyperparameters_are_sweepable_by_vmap(maze):
     config = TrainConfig(num_episodes=10)
 
     def train(key, alpha, epsilon):
-        return make_train(maze, dyna_q(S, A, 5, alpha=alpha, epsilon=epsilon), config)(key)
+        return make_train(
+            maze, dyna_q(S, A, planning_steps=5, alpha=alpha, epsilon=epsilon), config
+        )(key)
 
     alphas = np.array([0.1, 0.5, 1.0], np.float32)
     epsilons = np.array([0.1, 0.2, 0.05], np.float32)
@@ -75,7 +81,7 @@ def test_hyperparameters_are_sweepable_by_vmap(maze):
 
 
 def test_step_metrics_count_rewards_and_episodes(maze):
-    agent = dyna_q(maze.num_states, maze.num_actions, 5)
+    agent = dyna_q(maze.num_states, maze.num_actions, planning_steps=5)
     train = jax.jit(jax.vmap(make_train(maze, agent, TrainConfig(num_steps=500))))
     _, m = train(seeds(3))
     cumulative, episodes = np.asarray(m.cumulative_reward), np.asarray(m.episodes)
@@ -104,4 +110,4 @@ def test_planning_helps_as_in_figure_8_2(figure_8_2_train):
 def test_bad_planning_steps_are_rejected(n, maze):
     S, A = maze.num_states, maze.num_actions
     with pytest.raises(ValueError, match="planning_steps must be an integer >= 0"):
-        dyna(q_learning(S, A), tabular_sample_model(S, A), uniform_seen(S, A), n)
+        dyna(q_learning(S, A), tabular_sample_model(S, A), uniform_seen(S, A), planning_steps=n)

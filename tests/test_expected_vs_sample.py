@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from experiments import expected_vs_sample as evs
-from experiments.dyna_maze import seed_keys
 from mbrl_jax.results import write_result
+from mbrl_jax.sweep import seed_keys
 
 CONTRACT_KEYS = {
     "experiment", "params", "seeds", "device", "versions", "timing", "x_label", "y_label", "curves",

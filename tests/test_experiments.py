@@ -3,13 +3,14 @@
 import csv
 import json
 import re
-from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
 from experiments import EXPERIMENTS, load
 from mbrl_jax.cli import main
+from mbrl_jax.sweep import seed_keys, sweep
 
 CONTRACT_KEYS = {
     "experiment", "params", "seeds", "device", "versions", "timing", "x_label", "y_label", "curves",
@@ -39,6 +40,18 @@ def test_cli_writes_result_json_png_and_csv(tmp_path, capsys):
     (out / "dyna-maze.png").unlink()
     assert main(["plot", str(out / "result.json")]) == 0  # redrawn from result.json alone
     assert (out / "dyna-maze.png").exists()
+
+
+def test_seed_keys_are_the_keys_sweep_gives_each_seed():
+    seeds, keys = seed_keys(5, 3)
+    assert seeds == [5, 6, 7] and keys.shape == (3,)
+    draws = np.asarray(jax.vmap(jax.random.uniform)(keys))
+    alone = [float(jax.random.uniform(jax.random.key(s))) for s in seeds]
+    np.testing.assert_array_equal(draws, alone)  # any run can be repeated alone
+    swept = sweep(lambda key, x: jax.random.uniform(key) + x, {"x": [0.0]}, seeds)
+    np.testing.assert_array_equal(swept.metrics[0], draws)
+    with pytest.raises(ValueError, match="runs must be an integer >= 1, got 0"):
+        seed_keys(0, 0)
 
 
 def test_unknown_experiment_is_a_clear_error(capsys):
@@ -78,15 +91,6 @@ def test_shortcut_maze_only_dyna_q_plus_finds_the_shortcut():
     rates = result["reward_rates"]
     assert rates["Dyna-Q+"]["last_500_steps"] > 1.3 * rates["Dyna-Q+"]["before_change"]
     assert rates["Dyna-Q"]["last_500_steps"] < 1.1 * rates["Dyna-Q"]["before_change"]
-
-
-def test_readme_example_runs():
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
-    code = code.replace("1000)", "20)")  # fewer seeds, same code
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
-    assert namespace["metrics"].episode_length.shape == (20, 50)
 
 
 def test_pets_experiment_writes_the_contract_at_toy_size(tmp_path):

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from gymnax.environments import spaces
 
 from mbrl_jax.planners.mcts import MCTSInfo, mcts
 from mbrl_jax.planners.rollout import env_step_fn
@@ -62,7 +63,7 @@ def trap_step():
 
 @pytest.fixture(scope="module")
 def trap_planner():
-    return mcts(3, 256, gamma=TRAP_GAMMA)
+    return mcts(spaces.Discrete(3), num_simulations=256, gamma=TRAP_GAMMA)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,9 @@ def test_avoids_the_trap_and_estimates_optimal_q(trap_plan):
 
 def test_value_fn_values_the_leaves(trap_step):
     # With the optimal value function, one visit per root action gives exact Q-values.
-    planner = mcts(3, 3, gamma=TRAP_GAMMA, value_fn=lambda nodes: TRAP_V[nodes])
+    planner = mcts(
+        spaces.Discrete(3), num_simulations=3, gamma=TRAP_GAMMA, value_fn=lambda n: TRAP_V[n]
+    )
     action, _, info = jit_plan(planner, trap_step)(jnp.int32(0), jax.random.key(0))
     assert int(action) == 1
     np.testing.assert_array_equal(info.visit_counts, [1, 1, 1])
@@ -95,7 +98,9 @@ def test_value_fn_values_the_leaves(trap_step):
 
 def test_termination_stops_rewards():
     step = table_step_fn(END_NEXT, END_REWARD, END_DONE)
-    action, _, info = jit_plan(mcts(2, 64), step)(jnp.int32(0), jax.random.key(0))
+    action, _, info = jit_plan(mcts(spaces.Discrete(2), num_simulations=64), step)(
+        jnp.int32(0), jax.random.key(0)
+    )
     assert int(action) == 1
     assert float(info.qvalues[0]) == 6.0  # nothing after the termination counts
     assert np.isfinite(info.value) and np.all(np.isfinite(info.action_weights))
@@ -103,7 +108,7 @@ def test_termination_stops_rewards():
     # Random-rollout leaf values: a 2-step rollout from node 1 returns 8 whatever the
     # actions, and the terminal node is worth 0 (not NaN), so one visit per root
     # action gives the optimal Q-values exactly.
-    rollout_planner = mcts(2, 2, rollout_horizon=2)
+    rollout_planner = mcts(spaces.Discrete(2), num_simulations=2, rollout_horizon=2)
     action, _, info = jit_plan(rollout_planner, step)(jnp.int32(0), jax.random.key(1))
     assert int(action) == 1
     np.testing.assert_array_equal(info.visit_counts, [1, 1])
@@ -155,7 +160,7 @@ def cartpole_episode_lengths(choose, keys, steps: int = 100):
 def test_cartpole_with_true_dynamics_beats_random():
     env, params = gymnax.make("CartPole-v1")
     step_fn = env_step_fn(env, params)
-    planner = mcts(2, 16, max_depth=10)
+    planner = mcts(spaces.Discrete(2), num_simulations=16, max_depth=10)
 
     def plan_action(state, key):
         return planner.plan((), step_fn, state, key)[0]
@@ -177,7 +182,8 @@ def test_cartpole_with_true_dynamics_beats_random():
 @pytest.mark.parametrize(
     ("kwargs", "name", "value"),
     [
-        ({"num_actions": 0}, "num_actions", "0"),
+        ({"action_space": spaces.Discrete(0)}, "action_space.n", "0"),
+        ({"action_space": spaces.Box(-1.0, 1.0, (1,))}, "mcts needs a Discrete", "Box"),
         ({"num_simulations": 0}, "num_simulations", "0"),
         ({"num_simulations": 2.5}, "num_simulations", "2.5"),
         ({"gamma": 1.5}, "gamma", "1.5"),
@@ -189,7 +195,7 @@ def test_cartpole_with_true_dynamics_beats_random():
     ],
 )
 def test_bad_input_names_the_value(kwargs, name, value):
-    args = {"num_actions": 2, "num_simulations": 8} | kwargs
-    num_actions, num_simulations = args.pop("num_actions"), args.pop("num_simulations")
+    args = {"action_space": spaces.Discrete(2), "num_simulations": 8} | kwargs
+    action_space = args.pop("action_space")
     with pytest.raises(ValueError, match=rf"{name}.*{value}"):
-        mcts(num_actions, num_simulations, **args)
+        mcts(action_space, **args)

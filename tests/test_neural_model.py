@@ -8,19 +8,31 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from gymnax.environments import spaces
 
 from mbrl_jax.models import (
     PROPAGATIONS,
-    ModelConfig,
     NeuralModelState,
     TrainInfo,
     check_training,
+    ensemble_loss,
     gaussian_nll,
+    member_loss,
     neural_model,
 )
-from mbrl_jax.models.neural import ensemble_loss, member_loss
+from mbrl_jax.models.normalization import (
+    _encode_inputs,
+    _encode_targets,
+    _Encoding,
+    _normalizer_from_stats,
+    _stats_add,
+    _stats_init,
+    _stats_std,
+)
+from mbrl_jax.models.propagation import _group_by_member, _ungroup
+from mbrl_jax.models.training import _epoch, _EpochCarry, _optimizer, _split, _Trainer
 from mbrl_jax.types import Transition
 
 OBS, ACT = 3, 2
@@ -39,23 +51,20 @@ def linear_transitions(n: int, seed: int) -> Transition:
     return Transition(s, a, s @ C + a @ D, s @ A.T + a @ B.T, np.zeros(n, bool))
 
 
-def small_config(**overrides) -> ModelConfig:
+def small_model(**overrides):
+    """A model of the linear system with small training settings, ``overrides`` applied."""
     settings = dict(
-        hidden=(32, 32),
-        capacity=400,
-        learning_rate=3e-3,
-        batch_size=32,
-        max_epochs=200,
+        hidden=(32, 32), capacity=400, learning_rate=3e-3, batch_size=32, max_epochs=200,
         patience=20,
-    )
-    return ModelConfig(**{**settings, **overrides})
+    )  # fmt: skip
+    return neural_model(OBS, BOX, **{**settings, **overrides})
 
 
 class Fitted:
     """A model, its jitted functions and a state fitted to the linear system."""
 
-    def __init__(self, config: ModelConfig):
-        self.model = neural_model(OBS, BOX, config)
+    def __init__(self, **settings):
+        self.model = small_model(**settings)
         self.add_batch = jax.jit(self.model.add_batch)
         self.fit = jax.jit(self.model.fit)
         self.predict = jax.jit(self.model.predict, static_argnums=4)
@@ -66,12 +75,12 @@ class Fitted:
 
 @pytest.fixture(scope="module")
 def deterministic():
-    return Fitted(small_config(ensemble_size=1, probabilistic=False))
+    return Fitted(ensemble_size=1, probabilistic=False)
 
 
 @pytest.fixture(scope="module")
 def ensemble():
-    return Fitted(small_config(ensemble_size=3, probabilistic=True))
+    return Fitted(ensemble_size=3, probabilistic=True)
 
 
 # ---------------------------------------------------------------- loss
@@ -84,7 +93,7 @@ E = 3
 def tiny():
     """A small probabilistic ensemble (obs 2, action 1, E members, one hidden layer
     of 8) and a freshly initialized state."""
-    model = neural_model(2, spaces.Box(-1.0, 1.0, (1,)), ModelConfig(ensemble_size=E, hidden=(8,)))
+    model = neural_model(2, spaces.Box(-1.0, 1.0, (1,)), ensemble_size=E, hidden=(8,))
     return model, jax.jit(model.init)(jax.random.key(3))
 
 
@@ -183,7 +192,7 @@ def test_update_one_by_one_equals_add_batch(deterministic):
         def body(state, inputs):
             transition, ok = inputs
             stored = model.update(state, transition, jax.random.key(0))
-            return jax.tree.map(lambda new, old: jnp.where(ok, new, old), stored, state), None
+            return optax.tree.where(ok, stored, state), None
 
         return jax.lax.scan(body, state, (data, valid))[0]
 
@@ -340,8 +349,9 @@ def test_fit_vmapped_over_seeds(deterministic):
 
 
 def test_discrete_actions_sample_and_online_training():
-    config = ModelConfig(ensemble_size=2, hidden=(8,), capacity=20, train_steps_per_update=2)
-    model = neural_model(2, spaces.Discrete(3), config)
+    model = neural_model(
+        2, spaces.Discrete(3), ensemble_size=2, hidden=(8,), capacity=20, train_steps_per_update=2
+    )
     state = jax.jit(model.init)(jax.random.key(0))
     transition = Transition(jnp.ones(2), jnp.asarray(2), jnp.asarray(1.0), jnp.zeros(2), False)
     state = jax.jit(model.update)(state, transition, jax.random.key(1))
@@ -377,7 +387,7 @@ def test_non_finite_loss_is_reported_with_its_gradient_step(deterministic):
 
 
 def test_huge_learning_rate_is_reported():
-    model = neural_model(OBS, BOX, small_config(ensemble_size=1, learning_rate=1e30, max_epochs=5))
+    model = small_model(ensemble_size=1, learning_rate=1e30, max_epochs=5)
     state = jax.jit(model.init)(jax.random.key(0))
     state = jax.jit(model.add_batch)(state, linear_transitions(100, seed=0))
     state = jax.jit(model.fit)(state, jax.random.key(1))
@@ -420,9 +430,9 @@ def test_observation_and_action_shapes_are_checked(deterministic):
         ("probabilistic", 1),
     ],
 )
-def test_bad_config_values_are_named(field, value):
+def test_bad_hyperparameters_are_named(field, value):
     with pytest.raises(ValueError, match=field):
-        ModelConfig(**{field: value})
+        neural_model(OBS, BOX, **{field: value})
 
 
 def test_bad_model_arguments():
@@ -430,4 +440,97 @@ def test_bad_model_arguments():
         neural_model(0, BOX)
     with pytest.raises(ValueError, match="action_space"):
         neural_model(3, object())
-    assert ModelConfig(hidden=[4, 4]).hidden == (4, 4)
+    assert neural_model(OBS, BOX, hidden=[4, 4]).network.hidden == (4, 4)
+
+
+# ---------------------------------------------------------------- the pieces, one by one
+
+
+def test_running_stats_of_masked_batches_match_numpy():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 4)).astype(np.float32) * [1.0, 10.0, 0.1, 0.0] + [0, 5, -3, 2]
+    valid = rng.uniform(size=50) < 0.7
+    stats = _stats_init(4)
+    for rows in (slice(0, 17), slice(17, 18), slice(18, 50)):  # uneven batches, one of one
+        stats = _stats_add(stats, jnp.asarray(x[rows]), jnp.asarray(valid[rows]))
+    seen = x[valid]
+    assert float(stats.count) == valid.sum()
+    np.testing.assert_allclose(stats.mean, seen.mean(0), rtol=1e-5, atol=1e-5)
+    std = np.asarray(_stats_std(stats))
+    np.testing.assert_allclose(std[:3], seen.std(0)[:3], rtol=1e-4)
+    assert std[3] == 1.0  # a constant column passes through normalization unchanged
+
+
+def test_inputs_and_targets_encoding():
+    discrete = _Encoding(obs_size=2, num_actions=3, action_shape=(), learn_reward=True)
+    obs = jnp.array([[1.0, 2.0], [3.0, 4.0]])
+    x = _encode_inputs(discrete, obs, jnp.array([2, 0]))
+    np.testing.assert_array_equal(x, [[1, 2, 0, 0, 1], [3, 4, 1, 0, 0]])
+    box = _Encoding(obs_size=2, num_actions=None, action_shape=(2, 1), learn_reward=False)
+    assert box.in_size == 4 and box.targets == 2
+    np.testing.assert_array_equal(_encode_inputs(box, obs[:1], jnp.ones((1, 2, 1))), [[1, 2, 1, 1]])
+    transition = Transition(obs, None, jnp.array([5.0, 6.0]), obs + 1.0, None)
+    np.testing.assert_array_equal(_encode_targets(discrete, transition), [[1, 1, 5], [1, 1, 6]])
+    np.testing.assert_array_equal(_encode_targets(box, transition), [[1, 1], [1, 1]])
+
+
+def test_group_by_member_sends_row_i_to_member_i_mod_e():
+    x = jnp.arange(12.0).reshape(6, 2)
+    grouped = _group_by_member(x, 3)
+    assert grouped.shape == (3, 2, 2)
+    for member in range(3):
+        np.testing.assert_array_equal(grouped[member], x[member::3])
+    np.testing.assert_array_equal(_ungroup(grouped), x)
+
+
+@pytest.fixture(scope="module")
+def epoch_setup():
+    """A 2-member ensemble's trainer, the state filled with 100 transitions and the
+    fit inputs split from it."""
+    model = neural_model(OBS, BOX, ensemble_size=2, hidden=(8,), capacity=128, batch_size=16)
+    trainer = _Trainer(
+        model.network, _optimizer(1e-3, 5e-5), _Encoding(OBS, None, (ACT,), True), 2, 128, 16,
+        50, 5, 0.1, True, 0.01, 0,
+    )  # fmt: skip
+    state = jax.jit(model.init)(jax.random.key(0))
+    state = jax.jit(model.add_batch)(state, linear_transitions(100, seed=0))
+
+    @jax.jit
+    def split(state, key):
+        normalizer = _normalizer_from_stats(state.input_stats, state.target_stats)
+        return _split(trainer, state.data, normalizer, jnp.int32(7), key)
+
+    return trainer, state, split(state, jax.random.key(1))
+
+
+def test_split_holds_out_a_tenth_and_each_member_draws_from_the_rest(epoch_setup):
+    trainer, state, fit = epoch_setup
+    assert int(fit.num_train) == 90 and float(fit.score_weight.sum()) == 10
+    assert fit.member_slots.shape == (2, 128) and fit.score_x.shape == (13, OBS + ACT)
+    train_rows = np.asarray(fit.member_slots[:, :90])
+    assert np.all(train_rows < 100)  # written slots only
+    assert not np.array_equal(train_rows[0], train_rows[1])  # each its own bootstrap
+
+
+def test_one_epoch_takes_a_step_per_minibatch_and_keeps_each_members_best(epoch_setup):
+    trainer, state, fit = epoch_setup
+    zero = jnp.zeros((), jnp.int32)
+    # Member 0 can only improve on an infinite error, member 1 never beats -inf.
+    start = _EpochCarry(
+        state.params, state.opt_state, state.params, jnp.array([jnp.inf, -jnp.inf]), zero,
+        zero, zero, zero - 1, jnp.zeros(()), jnp.zeros((), bool),
+    )  # fmt: skip
+    end = jax.jit(lambda c: _epoch(trainer, fit, c))(start)
+    assert int(end.steps) == -(-90 // 16) and int(end.epoch) == 1 and int(end.nan_step) == -1
+    assert int(end.since_best) == 0 and np.isfinite(float(end.loss)) and not bool(end.failed)
+    for best, new, old in zip(
+        jax.tree.leaves(end.best_params),
+        jax.tree.leaves(end.params),
+        jax.tree.leaves(state.params),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(best[0], new[0])  # improved: the new parameters
+        np.testing.assert_array_equal(best[1], old[1])  # not improved: its old ones
+    trained = end.params["params"]["Dense_0"]["kernel"]
+    initial = state.params["params"]["Dense_0"]["kernel"]
+    assert not np.array_equal(trained[1], initial[1])  # member 1 trained all the same

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mbrl_jax.envs import ContinuousCartPole, cartpole_reward, cartpole_termination
-from mbrl_jax.models.neural import ModelConfig, neural_model
+from mbrl_jax.models import neural_model
 from mbrl_jax.pets import make_pets
 from mbrl_jax.planners import cem
 
@@ -20,10 +20,10 @@ def env():
 
 def toy_model(obs_size=4, env=None):
     space = (env or ContinuousCartPole()).action_space()
-    config = ModelConfig(ensemble_size=2, hidden=(16, 16), capacity=200, max_epochs=5)
     return neural_model(
-        obs_size, space, config, reward_fn=cartpole_reward, termination_fn=cartpole_termination
-    )
+        obs_size, space, ensemble_size=2, hidden=(16, 16), capacity=200, max_epochs=5,
+        reward_fn=cartpole_reward, termination_fn=cartpole_termination,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,10 @@ from mbrl_jax.planners import (
     icem,
     mpc,
     mppi,
-    mppi_weights,
     plan_batch,
     random_shooting,
 )
+from mbrl_jax.planners.path_integral import _mppi_weights
 from mbrl_jax.train import TrainConfig, make_train
 
 BOX = spaces.Box(-1.0, 1.0, (2,), jnp.float32)
@@ -64,7 +64,7 @@ def test_mppi_weights_equal_a_hand_softmax():
     temperature = 0.7
     hand = np.exp(np.asarray(returns) / temperature)
     hand /= hand.sum()
-    np.testing.assert_allclose(mppi_weights(returns, temperature), hand, rtol=1e-6)
+    np.testing.assert_allclose(_mppi_weights(returns, temperature), hand, rtol=1e-6)
 
 
 def test_mppi_approaches_the_optimum_of_a_quadratic_cost():
@@ -120,7 +120,9 @@ def test_evaluate_sequences_averages_particles_and_stops_at_termination():
         return state + action[:, 0], reward, state + action[:, 0] > 2.0
 
     sequences = jnp.array([[[1.0], [1.0], [1.0], [1.0]], [[0.5], [0.5], [0.5], [0.5]]])
-    returns = evaluate_sequences(step, jnp.float32(0.0), sequences, jax.random.key(0), 4000)
+    returns = evaluate_sequences(
+        step, jnp.float32(0.0), sequences, jax.random.key(0), particles=4000
+    )
     # First sequence terminates on its third step (state 3 > 2): 3 rewards of mean 1.
     np.testing.assert_allclose(returns, [3.0, 2.0], atol=0.1)
 
@@ -200,7 +202,7 @@ def test_icem_with_the_true_model_balances_the_cartpole(cartpole):
 
 def test_categorical_cem_balances_gymnax_cartpole():
     env, params = gymnax.make("CartPole-v1")
-    planner = categorical_cem(2, horizon=12, population=32, elites=4, iterations=3)
+    planner = categorical_cem(spaces.Discrete(2), horizon=12, population=32, elites=4, iterations=3)
     returns = true_model_episode(env, planner, 150)(jax.random.split(jax.random.key(1), 2))
     np.testing.assert_array_equal(returns, [150.0, 150.0])
 
@@ -211,7 +213,7 @@ def test_categorical_cem_finds_the_best_sequence_of_a_known_problem():
     def step(t, action, key):
         return t + 1, (action == target[t]).astype(jnp.float32), jnp.zeros(t.shape, bool)
 
-    planner = categorical_cem(3, horizon=4, population=40, elites=5, iterations=4)
+    planner = categorical_cem(spaces.Discrete(3), horizon=4, population=40, elites=5, iterations=4)
     action, _, info = plan_once(planner, step, jnp.int32(0))
     np.testing.assert_array_equal(info.best_sequence, target)
     assert int(action) == 2 and float(info.best_return) == 4.0
@@ -252,22 +254,29 @@ def test_mpc_agent_runs_in_the_training_loop_and_keeps_its_warm_start(cartpole):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: cem(BOX, 3, population=5, elites=10, iterations=2), "elites \\(10\\) must not"),
-        (lambda: cem(BOX, 0, population=5, elites=2, iterations=2), "horizon must be"),
-        (lambda: cem(BOX, 3, population=5, elites=2, iterations=0), "iterations must be"),
-        (lambda: cem(BOX, 3, 5, 2, 2, alpha=1.5), "alpha must be in"),
-        (lambda: cem(BOX, 3, 5, 2, 2, low=jnp.zeros(3)), "has shape \\(3,\\).*shape \\(2,\\)"),
-        (lambda: cem(BOX, 3, 5, 2, 2, low=0.5, high=0.1), "low < high"),
-        (lambda: cem(spaces.Discrete(3), 3, 5, 2, 2), "needs a Box action space"),
-        (lambda: mppi(BOX, 3, 5, temperature=0.0), "temperature must be"),
-        (lambda: mppi(BOX, 3, 5, noise_std=-1.0), "noise_std must be"),
-        (lambda: random_shooting(BOX, 3, 0), "population must be"),
-        (lambda: random_shooting(BOX, 3, 5, particles=0), "particles must be"),
-        (lambda: categorical_cem(0, 3, 5, 2, 2), "num_actions must be"),
-        (lambda: icem(BOX, 3, 5, 2, 2, keep_fraction=1.5), "keep_fraction must be in"),
-        (lambda: icem(BOX, 3, 5, 2, 2, decay=0.5), "decay must be in"),
-        (lambda: icem(BOX, 3, 5, 2, 2, beta=-1.0), "beta must be"),
-        (lambda: categorical_cem(2, 3, 5, 6, 2), "elites \\(6\\) must not"),
+        (lambda: cem(BOX, population=5, elites=10), "elites \\(10\\) must not"),
+        (lambda: cem(BOX, horizon=0), "horizon must be"),
+        (lambda: cem(BOX, iterations=0), "iterations must be"),
+        (lambda: cem(BOX, smoothing=1.5), "smoothing must be in"),
+        (lambda: cem(BOX, low=jnp.zeros(3)), "has shape \\(3,\\).*shape \\(2,\\)"),
+        (lambda: cem(BOX, low=0.5, high=0.1), "low < high"),
+        (lambda: cem(spaces.Discrete(3)), "cem needs a Box action space"),
+        (lambda: mppi(BOX, temperature=0.0), "temperature must be"),
+        (lambda: mppi(BOX, noise_std=-1.0), "noise_std must be"),
+        (lambda: mppi(spaces.Discrete(3)), "mppi needs a Box action space"),
+        (lambda: random_shooting(BOX, population=0), "population must be"),
+        (lambda: random_shooting(BOX, particles=0), "particles must be"),
+        (lambda: random_shooting(spaces.Discrete(2)), "random_shooting needs a Box"),
+        (lambda: categorical_cem(spaces.Discrete(0)), "action_space.n must be"),
+        (lambda: categorical_cem(BOX), "categorical_cem needs a Discrete action space"),
+        (lambda: icem(BOX, keep_fraction=1.5), "keep_fraction must be in"),
+        (lambda: icem(BOX, decay=0.5), "decay must be in"),
+        (lambda: icem(BOX, beta=-1.0), "beta must be"),
+        (lambda: icem(spaces.Discrete(3)), "icem needs a Box action space"),
+        (
+            lambda: categorical_cem(spaces.Discrete(2), population=5, elites=6),
+            "elites \\(6\\) must not",
+        ),
     ],
 )
 def test_bad_planner_settings_are_clear_errors(make, message):

@@ -18,14 +18,8 @@ from mbrl_jax.agents import prioritized_sweeping
 from mbrl_jax.envs import dyna_maze
 from mbrl_jax.learners import q_learning
 from mbrl_jax.models import tabular_sample_model
-from mbrl_jax.search import (
-    check_predecessor_overflow,
-    prioritized,
-    queue_init,
-    queue_is_empty,
-    queue_pop,
-    queue_push,
-)
+from mbrl_jax.priority_queue import queue_init, queue_is_empty, queue_pop, queue_push
+from mbrl_jax.search import check_predecessor_overflow, prioritized
 from tests.conftest import seeds
 from tests.test_tabular import grid_distances_to_goal
 
@@ -134,7 +128,7 @@ def chain_agent(num_states=5, planning_steps=10, max_predecessors=4):
     search = prioritized(
         num_states, 2, model, theta=0.0, gamma=0.9, max_predecessors=max_predecessors
     )
-    return dyna(learner, model, search, planning_steps, direct_rl=False)
+    return dyna(learner, model, search, planning_steps=planning_steps, direct_rl=False)
 
 
 def test_predecessor_lists_are_exact_and_stale_entries_are_reused():
@@ -230,7 +224,7 @@ def test_example_8_4_prioritized_sweeping_needs_several_times_fewer_updates():
 
 def test_prioritized_sweeping_run_is_the_same_alone_and_among_others():
     env = dyna_maze()
-    agent = prioritized_sweeping(env.num_states, 4, 5, alpha=1.0)
+    agent = prioritized_sweeping(env.num_states, 4, planning_steps=5, alpha=1.0)
     search = example_8_4.updates_until_optimal(env, agent, max_steps=3000)
     keys = seeds(3)
     batch = jax.jit(lambda k: jax.lax.map(search, k))(keys)
@@ -260,7 +254,7 @@ def test_queue_capacity_must_be_positive():
 
 
 def test_example_8_4_bad_input_is_a_clear_error(maze):
-    agent = prioritized_sweeping(maze.num_states, 4, 5)
+    agent = prioritized_sweeping(maze.num_states, 4, planning_steps=5)
     with pytest.raises(ValueError, match="max_steps must be an integer >= 1, got 0"):
         example_8_4.updates_until_optimal(maze, agent, max_steps=0)
     with pytest.raises(ValueError, match=r"tolerance must be in \[1.0, inf\], got 0.5"):

@@ -1,19 +1,15 @@
 """Observability: ``--profile`` traces, compile/run time with XLA's cost analysis in
-result.json, and the benchmarks runner."""
+result.json, and the benchmarks runner (the timing helpers: tests/test_timing.py)."""
 
 import functools
 import json
-import math
 
-import jax
-import jax.numpy as jnp
 import pytest
 
 import experiments.dyna_maze
 from benchmarks.__main__ import main as run_benchmarks
 from mbrl_jax.cli import main
 from mbrl_jax.profiling import trace_files
-from mbrl_jax.results import Timing, compile_and_run, cost_analysis
 
 
 def test_cli_profile_writes_a_trace(tmp_path, monkeypatch):
@@ -36,45 +32,6 @@ def test_result_json_reports_compile_run_and_xla_cost(tmp_path):
     assert set(timing) == {"compile_s", "run_s", "flops", "bytes_accessed"}
     assert timing["compile_s"] > 0 and timing["run_s"] > 0
     assert timing["flops"] > 0 and timing["bytes_accessed"] > 0
-
-
-def test_compile_and_run_splits_compile_from_run_and_counts_loop_bodies_once():
-    x = jnp.ones((32, 32))
-    out, timing = compile_and_run(lambda a: a @ a, x)
-    assert float(out[0, 0]) == 32.0
-    assert timing.compile_s > 0 and timing.run_s > 0
-    assert timing.flops == 2 * 32**3 and timing.bytes_accessed > 0
-
-    def ten_matmuls(a):
-        return jax.lax.scan(lambda c, _: (c @ a, None), a, None, length=10)[0]
-
-    _, looped = compile_and_run(ten_matmuls, x)
-    assert looped.flops == pytest.approx(2 * 32**3, rel=0.01)  # the body once, not 10 times
-
-
-def test_timing_sums_groups_and_writes_null_for_unknown_cost():
-    total = Timing(1.0, 2.0, 10.0, 20.0) + Timing(0.5, 0.25, math.nan, 4.0)
-    assert total.as_dict() == {
-        "compile_s": 1.5,
-        "run_s": 2.25,
-        "flops": None,
-        "bytes_accessed": 24.0,
-    }
-
-
-class _Compiled:
-    def __init__(self, analysis):
-        self.analysis = analysis
-
-    def cost_analysis(self):
-        return self.analysis
-
-
-def test_cost_analysis_reads_a_dict_or_a_list_of_dicts():
-    one = {"flops": 3.0, "bytes accessed": 5.0, "utilization0{}": 1.0}
-    assert cost_analysis(_Compiled(one)) == (3.0, 5.0)
-    assert cost_analysis(_Compiled([one, one])) == (6.0, 10.0)
-    assert all(math.isnan(v) for v in cost_analysis(_Compiled(None)))
 
 
 @pytest.mark.slow

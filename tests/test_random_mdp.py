@@ -194,7 +194,9 @@ def test_count_model_learns_the_true_model_from_the_environment():
 
     env = RandomMDP(4, branching=2, terminal_prob=0.3, seed=1)
     params = env.default_params
-    model = count_distribution_model(4, 2, 3)  # K = b + 1: two branches and termination
+    model = count_distribution_model(
+        4, 2, max_outcomes=3
+    )  # K = b + 1: two branches and termination
     n = 4000
     keys = jax.random.split(KEY, n)
     pos = jnp.asarray(np.arange(n) % 4, jnp.int32)
@@ -232,7 +234,9 @@ def test_random_mdp_runs_in_the_training_loop():
     from mbrl_jax.train import TrainConfig, make_train
 
     env = RandomMDP(20, branching=3)
-    train = make_train(env, dyna_q(env.num_states, env.num_actions, 5), TrainConfig(num_steps=300))
+    train = make_train(
+        env, dyna_q(env.num_states, env.num_actions, planning_steps=5), TrainConfig(num_steps=300)
+    )
     _, metrics = jax.jit(train)(KEY)
     episodes = np.asarray(metrics.episodes)
     assert np.isfinite(np.asarray(metrics.cumulative_reward)).all()

@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -33,15 +34,17 @@ TRACES: Counter = Counter()  # times tiny_train was traced, by n
 def tiny_train(key: jax.Array, *, alpha, n: int) -> jax.Array:
     """Steps per episode of 10 episodes of Dyna-Q on the Dyna maze."""
     TRACES[n] += 1
-    agent = dyna_q(ENV.num_states, ENV.num_actions, n, alpha=alpha)
+    agent = dyna_q(ENV.num_states, ENV.num_actions, planning_steps=n, alpha=alpha)
     return make_train(ENV, agent, TrainConfig(num_episodes=10))(key)[1].episode_length
 
 
 @pytest.fixture(scope="module")
 def swept():
     TRACES.clear()
-    result = sweep(tiny_train, GRID, SEEDS, static=("n",))
-    assert TRACES == {0: 1, 5: 1}  # one trace (and compile) per static group
+    chex.clear_trace_counter()
+    # One trace (and compile) per static group: a third trace would raise.
+    result = sweep(chex.assert_max_traces(tiny_train, n=2), GRID, SEEDS, static=("n",))
+    assert TRACES == {0: 1, 5: 1}
     return result
 
 
@@ -65,7 +68,9 @@ def test_sweep_equals_separate_calls(swept):
 
 def test_chunks_equal_one_call_and_compile_once_per_group(swept):
     TRACES.clear()
-    chunked = sweep(tiny_train, GRID, SEEDS, static=("n",), chunk_size=4)  # 2 chunks per group
+    chex.clear_trace_counter()
+    once_per_group = chex.assert_max_traces(tiny_train, n=2)
+    chunked = sweep(once_per_group, GRID, SEEDS, static=("n",), chunk_size=4)  # 2 chunks a group
     assert TRACES == {0: 1, 5: 1}
     np.testing.assert_array_equal(chunked.metrics, swept.metrics)
 
@@ -195,7 +200,7 @@ def test_two_processes_give_the_one_process_result(swept):
 
 def test_cli_sweep_writes_json_png_and_tidy_csv(tmp_path):
     out = tmp_path / "sweep"
-    args = ["sweep", "dyna-maze", "--alpha", "0.1,0.5", "--n", "0,5", "--seeds", "2"]
+    args = ["sweep", "dyna-maze", "--alpha", "0.1,0.5", "--planning-steps", "0,5", "--seeds", "2"]
     assert main([*args, "--seed", "7", "--out", str(out), "--no-progress"]) == 0
     result = json.loads((out / "result.json").read_text())
     assert result["experiment"] == "dyna-maze-sweep" and result["seeds"] == [7, 8]
@@ -204,8 +209,15 @@ def test_cli_sweep_writes_json_png_and_tidy_csv(tmp_path):
     assert result["curves"]["n=5"]["x"] == [0.1, 0.5]
     assert (out / "dyna-maze-sweep.png").read_bytes()[:4] == b"\x89PNG"
     rows = list(csv.DictReader((out / "dyna-maze-sweep-runs.csv").open()))
-    assert len(rows) == 2 * 2 * 2 and list(rows[0]) == ["alpha", "n", "seed", "mean_steps"]
-    n5 = [float(r["mean_steps"]) for r in rows if r["n"] == "5" and r["alpha"] == "0.1"]
+    assert len(rows) == 2 * 2 * 2 and list(rows[0]) == [
+        "alpha",
+        "planning_steps",
+        "seed",
+        "mean_steps",
+    ]
+    n5 = [
+        float(r["mean_steps"]) for r in rows if r["planning_steps"] == "5" and r["alpha"] == "0.1"
+    ]
     assert np.mean(n5) == pytest.approx(result["curves"]["n=5"]["y"][0])
 
 
@@ -221,7 +233,7 @@ def test_mean_steps_skips_episode_one_and_marks_unfinished_runs():
         (["--alpha", "1.5"], "alpha must be in (0, 1], got 1.5"),
         (["--alpha", ""], "give at least one value of alpha"),
         (["--alpha", "x"], "--alpha must be comma-separated floats, got 'x'"),
-        (["--n", "-1"], "n must be an integer >= 0, got -1"),
+        (["--n", "-1"], "planning_steps must be an integer >= 0, got -1"),
         (["--seeds", "0"], "--seeds must be an integer >= 1, got 0"),
     ],
 )

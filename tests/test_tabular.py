@@ -110,9 +110,9 @@ def test_q_planning_on_the_true_maze_finds_the_optimal_values(maze):
     params = maze.default_params
     gamma = 0.95
     model = environment_model(lambda obs, action, key: maze.transition(obs, action, params))
-    search = uniform_over_states(maze.num_states, 4, maze.open_cells())
+    search = uniform_over_states(maze.num_states, 4, states=maze.open_cells())
     learner = q_learning(maze.num_states, 4, alpha=0.5, gamma=gamma)
-    q = jax.jit(q_planning(learner, model, search, 30000))(KEY).q
+    q = jax.jit(q_planning(learner, model, search, planning_steps=30000))(KEY).q
     assert float(q[maze.start_cell()].max()) == pytest.approx(gamma**13, rel=1e-4)
     # every other open cell too: V*(s) = gamma^(d - 1), d = grid distance to the goal
     distance = grid_distances_to_goal(maze.grids[0])

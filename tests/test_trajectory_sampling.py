@@ -11,12 +11,11 @@ from hypothesis import strategies as st
 from experiments import trajectory_sampling as fig88
 from mbrl_jax.dyna import DynaState, planning_updates
 from mbrl_jax.envs.random_mdp import random_mdp_params, transition_distribution
-from mbrl_jax.learners.expected import expected_q_learning
-from mbrl_jax.learners.tabular import QTable, q_learning
+from mbrl_jax.learners import QTable, expected_q_learning, q_learning
 from mbrl_jax.models.distribution import (
     check_outcome_overflow,
     count_distribution_model,
-    draw,
+    draw_transition,
     mdp_distribution_model,
 )
 from mbrl_jax.search.trajectory import trajectory_sampling, uniform_sweep
@@ -101,7 +100,7 @@ def test_draw_follows_the_probabilities_and_skips_empty_slots():
     d = dist(
         0, 0, [1.0, 2.0, 3.0, 4.0], [1, 2, 3, 4], [False, False, True, False], [0.2, 0, 0.5, 0.3]
     )
-    got = jax.vmap(lambda k: draw(d, k))(jax.random.split(KEY, 20000))
+    got = jax.vmap(lambda k: draw_transition(d, k))(jax.random.split(KEY, 20000))
     freq = np.bincount(np.asarray(got.next_obs), minlength=5)[1:] / 20000
     np.testing.assert_allclose(freq, [0.2, 0.0, 0.5, 0.3], atol=0.015)
     assert (np.asarray(got.reward) == np.asarray(got.next_obs)).all()  # fields stay together
@@ -128,7 +127,7 @@ def test_mdp_distribution_model_gives_the_true_model_or_a_draw_from_it():
 
 
 def test_count_model_probabilities_are_visit_frequencies():
-    model = count_distribution_model(4, 2, 3)
+    model = count_distribution_model(4, 2, max_outcomes=3)
     state = model.init(KEY)
     # (1, 0): to 2 three times (rewards 1, 2, 3), to 3 once (reward -1), terminal twice (0, 4)
     history = [
@@ -158,7 +157,7 @@ def test_count_model_probabilities_are_visit_frequencies():
 
 
 def test_count_model_sample_switch_draws_by_counts_and_drives_q_learning():
-    sample_model = count_distribution_model(3, 1, 2, expected=False)
+    sample_model = count_distribution_model(3, 1, max_outcomes=2, expected=False)
     state = sample_model.init(KEY)
     for s2 in [1, 1, 1, 2]:
         state = sample_model.update(state, tr(0, 0, float(s2), s2), KEY)
@@ -172,7 +171,7 @@ def test_count_model_sample_switch_draws_by_counts_and_drives_q_learning():
 
 
 def test_count_model_is_jittable_and_vmappable():
-    model = count_distribution_model(5, 2, 2)
+    model = count_distribution_model(5, 2, max_outcomes=2)
     batch = jax.vmap(model.init)(jax.random.split(KEY, 3))
     obs, actions = jnp.array([0, 1, 2]), jnp.array([1, 1, 0])
     transitions = Transition(obs, actions, jnp.ones(3), jnp.array([4, 4, 4]), jnp.zeros(3, bool))
@@ -200,7 +199,7 @@ def test_uniform_sweep_visits_every_pair_once_per_sweep():
 def test_trajectory_sampling_follows_the_policy_and_restarts_after_termination():
     learner = expected_q_learning(4, 2, epsilon=0.0)
     q = QTable(jnp.array([[0.0, 1.0], [2.0, 0.0], [0.0, 3.0], [0.0, 0.0]]))
-    search = trajectory_sampling(learner, 2)
+    search = trajectory_sampling(learner, start_state=2)
     state = search.init(KEY)
     s, a, state = search.propose(state, q, None, KEY)
     assert (int(s), int(a)) == (2, 1)  # starts at the start state, greedy action
@@ -229,7 +228,7 @@ def test_trajectory_sampling_follows_the_policy_and_restarts_after_termination()
 def test_trajectory_sampling_explores_with_epsilon():
     learner = expected_q_learning(2, 2, epsilon=0.5)
     q = QTable(jnp.array([[0.0, 1.0], [0.0, 0.0]]))
-    search = trajectory_sampling(learner, 0)
+    search = trajectory_sampling(learner, start_state=0)
     state = search.init(KEY)
     actions = jax.vmap(lambda k: search.propose(state, q, None, k)[1])(jax.random.split(KEY, 8000))
     assert abs(np.asarray(actions).mean() - 0.75) < 0.02  # 0.5 greedy + 0.5 * 1/2 random
@@ -243,7 +242,7 @@ def test_planning_with_trajectory_sampling_updates_only_states_on_trajectories()
     params = params.replace(successors=chain.astype(jnp.int32), rewards=jnp.ones((10, 2, 1)))
     learner = expected_q_learning(10, 2, alpha=1.0, gamma=1.0, epsilon=0.1)
     model = mdp_distribution_model(params)
-    search = trajectory_sampling(learner, params.start)
+    search = trajectory_sampling(learner, start_state=params.start)
     state = DynaState(learner.init(KEY), model.init(KEY), search.init(KEY), jnp.int32(0))
     state = jax.jit(lambda s, k: planning_updates(learner, model, search, 4, s, k))(state, KEY)
     touched = np.asarray(state.learner.q != 0).any(axis=1)

@@ -27,9 +27,14 @@ from mbrl_jax.envs.maze import (
     shortcut_maze,
 )
 from mbrl_jax.envs.random_mdp import (
+    EVALUATION_ITERATIONS,
     RandomMDP,
     RandomMDPParams,
+    evaluation_iterations,
+    greedy_policy,
     greedy_policy_value,
+    policy_value,
+    policy_value_to_tolerance,
     random_mdp_params,
     transition_distribution,
 )
@@ -39,6 +44,7 @@ CONTROL = {"ContinuousCartPole": ContinuousCartPole}
 
 __all__ = [
     "CONTROL",
+    "EVALUATION_ITERATIONS",
     "CartPoleParams",
     "CartPoleState",
     "ContinuousCartPole",
@@ -53,11 +59,15 @@ __all__ = [
     "cartpole_reward",
     "cartpole_termination",
     "dyna_maze",
+    "evaluation_iterations",
+    "greedy_policy",
     "greedy_policy_value",
     "make",
     "mountain_car_termination",
     "parse_layout",
     "pendulum_reward",
+    "policy_value",
+    "policy_value_to_tolerance",
     "random_mdp_params",
     "scale_layout",
     "shortcut_maze",

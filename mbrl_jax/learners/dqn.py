@@ -1,26 +1,26 @@
 """A DQN-style neural Q learner (Mnih et al. 2015; double Q: van Hasselt et al. 2016).
 
-The same ``Learner(init, act, update)`` triple as tabular Q-learning; its
-``update`` takes a *batch* of transitions (real or simulated) and takes one
-gradient step on the TD loss
+The same ``Learner(init, act, update)`` triple as tabular Q-learning; its ``update``
+takes a *batch* of transitions (real or simulated) and takes one gradient step on the
+TD loss
 
     L(theta) = mean_i  l( y_i - Q_theta(s_i, a_i) ),    l = Huber or 1/2 x^2
     y_i      = r_i + gamma (1 - done_i) Q_target(s'_i, a*_i)
     a*_i     = argmax_a Q_target(s'_i, a)     (DQN)
                argmax_a Q_theta(s'_i, a)      (double DQN)
 
-where Q_target is a copy of the parameters refreshed every ``target_period``
-updates as target <- tau theta + (1 - tau) target (tau = 1: the periodic copy of
-DQN; target_period = 1 with a small tau: Polyak averaging).
+where Q_target is a copy of the parameters refreshed every ``target_period`` updates
+as target <- tau theta + (1 - tau) target (tau = 1: the periodic copy of DQN;
+target_period = 1 with a small tau: Polyak averaging).
 
-A single transition (no leading batch axis) is *real* experience, as dyna's
-direct-RL step gives it: it is stored in the learner's replay buffer, counted as
-an environment step (which drives the epsilon schedule), and the gradient step is
-taken on a minibatch drawn from the buffer once it holds ``learning_starts``
+A single transition (no leading batch axis) is *real* experience, as dyna's direct-RL
+step gives it: it is stored in the learner's replay buffer, counted as an environment
+step (which drives the epsilon schedule), and ``replay_updates`` gradient steps are
+taken on minibatches drawn from the buffer once it holds ``learning_starts``
 transitions. So with no planning the learner is plain DQN with experience replay.
 
-A step whose loss is not finite leaves the parameters unchanged and is recorded
-in ``DQNState.nan_update``; :func:`check_q_training` raises on it outside jit.
+A step whose loss is not finite leaves the parameters unchanged and is recorded in
+``DQNState.nan_update``; :func:`check_q_training` raises on it outside jit.
 """
 
 from __future__ import annotations
@@ -28,11 +28,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
+from mbrl_jax.hyperparameters import traced
+from mbrl_jax.learners.exploration import epsilon_greedy
+from mbrl_jax.learners.targets import double_q_learning_target, q_learning_target
 from mbrl_jax.replay import ReplayBuffer, buffer_add, buffer_init, buffer_sample
 from mbrl_jax.types import Learner, PRNGKey, Transition
 from mbrl_jax.validation import check_count, check_in_range, check_positive, raise_on_nan
@@ -65,11 +69,6 @@ class DQNState(NamedTuple):
     nan_update: jax.Array  # () int32 first update whose loss was not finite; -1 if none
 
 
-def _select(when: jax.Array, new, old):
-    """``new`` where ``when`` holds, else ``old``, leaf by leaf."""
-    return jax.tree.map(lambda n, o: jnp.where(when, n, o), new, old)
-
-
 class DQN(NamedTuple):
     """The ``Learner(init, act, update)`` triple plus ``q_values(state, obs)``
     (Q(obs, .) under the current parameters, e.g. for greedy evaluation)."""
@@ -84,42 +83,109 @@ class DQN(NamedTuple):
         return Learner(self.init, self.act, self.update)
 
 
-def td_target(
-    q_next_target: jax.Array,
-    q_next_online: jax.Array,
-    reward: jax.Array,
-    done: jax.Array,
-    gamma,
-    double: bool,
-) -> jax.Array:
-    """y = r + gamma (1 - done) Q_target(s', a*), with a* the target network's greedy
-    action (DQN) or the online network's (double DQN). Q arrays are (B, A)."""
-    chooser = q_next_online if double else q_next_target
-    best = jnp.argmax(chooser, axis=-1)
-    bootstrap = jnp.take_along_axis(q_next_target, best[..., None], axis=-1)[..., 0]
-    return reward + gamma * jnp.where(done, 0.0, bootstrap)
+class _TDRule(NamedTuple):
+    """What one gradient step needs besides the state: fixed by the factory."""
+
+    network: QNetwork
+    optimizer: optax.GradientTransformation
+    gamma: Any
+    double: bool
+    loss: str
+    target_period: int
+    target_tau: Any
 
 
 def td_loss(
     network: QNetwork,
-    params,
-    target_params,
+    params: Any,
+    target_params: Any,
     batch: Transition,
-    gamma,
+    gamma: Any,
     double: bool,
     loss: str,
 ) -> jax.Array:
     """The mean TD loss of a batch (the module docstring's L); the target is held fixed."""
+    chex.assert_rank(batch.obs, 2)
     q = network.apply(params, batch.obs)
     q_taken = jnp.take_along_axis(q, batch.action[..., None].astype(jnp.int32), axis=-1)[..., 0]
     q_next_target = network.apply(target_params, batch.next_obs)
-    q_next_online = network.apply(params, batch.next_obs) if double else q_next_target
-    target = jax.lax.stop_gradient(
-        td_target(q_next_target, q_next_online, batch.reward, batch.done, gamma, double)
-    )
-    error = target - q_taken
+    if double:
+        q_next_online = network.apply(params, batch.next_obs)
+        target = double_q_learning_target(
+            batch.reward, batch.done, q_next_target, q_next_online, gamma
+        )
+    else:
+        target = q_learning_target(batch.reward, batch.done, q_next_target, gamma)
+    error = jax.lax.stop_gradient(target) - q_taken
     per_item = optax.huber_loss(error) if loss == "huber" else 0.5 * error**2
     return jnp.mean(per_item)
+
+
+def _gradient_step(rule: _TDRule, state: DQNState, batch: Transition, apply: jax.Array) -> DQNState:
+    """One optimizer step on ``batch`` where ``apply`` (a bool) holds, and the target
+    refresh it is due for; a non-finite loss changes nothing but ``nan_update``.
+
+    The skip is ours rather than ``optax.apply_if_finite``: that wrapper judges the
+    gradients, gives up after ``max_consecutive_errors`` and keeps no step index, while
+    here the update count and the target refresh must skip with the step and the first
+    bad update must be reported (:func:`check_q_training`)."""
+    value, grads = jax.value_and_grad(td_loss, argnums=1)(
+        rule.network, state.params, state.target_params, batch, rule.gamma, rule.double, rule.loss
+    )
+    step, opt_state = rule.optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, step)
+    finite = jnp.isfinite(value)
+    take = apply & finite
+    updates = state.updates + take.astype(jnp.int32)
+    refresh = take & (updates % rule.target_period == 0)
+    target = optax.incremental_update(params, state.target_params, rule.target_tau)
+    first_bad = apply & ~finite & (state.nan_update < 0)
+    return state._replace(
+        params=optax.tree.where(take, params, state.params),
+        target_params=optax.tree.where(refresh, target, state.target_params),
+        opt_state=optax.tree.where(take, opt_state, state.opt_state),
+        updates=updates,
+        loss=jnp.where(apply, value, state.loss),
+        nan_update=jnp.where(first_bad, state.updates, state.nan_update),
+    )
+
+
+def _stored(transition: Transition) -> Transition:
+    """A real transition in the replay buffer's dtypes."""
+    return Transition(
+        jnp.asarray(transition.obs, jnp.float32),
+        jnp.asarray(transition.action, jnp.int32),
+        jnp.asarray(transition.reward, jnp.float32),
+        jnp.asarray(transition.next_obs, jnp.float32),
+        jnp.asarray(transition.done, bool),
+    )
+
+
+def _replay_updates(
+    rule: _TDRule, state: DQNState, key: PRNGKey, *, batch_size: int, updates: int, ready: jax.Array
+) -> DQNState:
+    """``updates`` gradient steps on fresh minibatches of the replay buffer (skipped
+    until ``ready``)."""
+    if updates == 1:
+        return _gradient_step(rule, state, buffer_sample(state.buffer, key, batch_size), ready)
+
+    def replay_step(i, state: DQNState) -> DQNState:
+        sample = buffer_sample(state.buffer, jax.random.fold_in(key, i), batch_size)
+        return _gradient_step(rule, state, sample, ready)
+
+    return jax.lax.fori_loop(0, updates, replay_step, state)
+
+
+def _check_obs(obs: Any, obs_size: int) -> bool:
+    """True for a (B, obs_size) batch, False for one (obs_size,) observation; ValueError
+    for anything else."""
+    shape = jnp.shape(obs)
+    if shape == (obs_size,) or (len(shape) == 2 and shape[1] == obs_size):
+        return len(shape) == 2
+    raise ValueError(
+        f"the learner was built for observations of shape ({obs_size},) and takes one "
+        f"(obs_size,) transition or a (B, {obs_size}) batch, got obs of shape {shape}"
+    )
 
 
 def check_q_training(state: DQNState, where: str = "Q-learning") -> None:
@@ -128,19 +194,20 @@ def check_q_training(state: DQNState, where: str = "Q-learning") -> None:
     raise_on_nan(state.nan_update, f"{where}: the TD loss", "gradient update")
 
 
+@traced("learning_rate", "gamma", "target_tau", "epsilon_start", "epsilon_end")
 def dqn(
     obs_size: int,
     num_actions: int,
     *,
     hidden: Sequence[int] = (64, 64),
-    learning_rate=1e-3,
-    gamma=0.99,
+    learning_rate: Any = 1e-3,
+    gamma: Any = 0.99,
     loss: str = "huber",
     double: bool = True,
     target_period: int = 100,
-    target_tau=1.0,
-    epsilon_start=1.0,
-    epsilon_end=0.05,
+    target_tau: Any = 1.0,
+    epsilon_start: Any = 1.0,
+    epsilon_end: Any = 0.05,
     epsilon_steps: int = 5_000,
     capacity: int = 50_000,
     batch_size: int = 64,
@@ -151,13 +218,12 @@ def dqn(
     """DQN over observation vectors of size ``obs_size`` and ``num_actions`` discrete
     actions (see the module docstring for the update).
 
-    Acting is epsilon-greedy with epsilon falling linearly from ``epsilon_start`` to
-    ``epsilon_end`` over the first ``epsilon_steps`` real transitions. Adam with
-    gradients clipped to global norm ``max_grad_norm``. Each real transition is
-    followed by ``replay_updates`` gradient steps on fresh replay minibatches (the
-    replay ratio: with 1 + n it matches the update budget of n planning steps with
-    real data instead of a model). ``learning_rate``,
-    ``gamma``, ``target_tau`` and the epsilons may be traced (swept by vmap).
+    Acting is epsilon-greedy (:func:`~mbrl_jax.learners.epsilon_greedy`) with epsilon
+    falling linearly from ``epsilon_start`` to ``epsilon_end`` over the first
+    ``epsilon_steps`` real transitions. Adam with gradients clipped to global norm
+    ``max_grad_norm``. Each real transition is followed by ``replay_updates`` gradient
+    steps on fresh replay minibatches of ``batch_size`` (the replay ratio: with 1 + n it
+    matches the update budget of n planning steps with real data instead of a model).
     """
     obs_size = check_count("obs_size", obs_size, minimum=1)
     num_actions = check_count("num_actions", num_actions, minimum=1)
@@ -186,91 +252,35 @@ def dqn(
 
     network = QNetwork(hidden, num_actions)
     optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
+    rule = _TDRule(network, optimizer, gamma, double, loss, target_period, target_tau)
     epsilon_of = optax.linear_schedule(epsilon_start, epsilon_end, max(epsilon_steps, 1))
     example = Transition(
-        jnp.zeros((obs_size,)),
-        jnp.zeros((), jnp.int32),
-        jnp.zeros(()),
-        jnp.zeros((obs_size,)),
-        jnp.zeros((), bool),
-    )
+        jnp.zeros((obs_size,)), jnp.zeros((), jnp.int32), jnp.zeros(()),
+        jnp.zeros((obs_size,)), jnp.zeros((), bool),
+    )  # fmt: skip
 
     def init(key: PRNGKey) -> DQNState:
         params = network.init(key, jnp.zeros((obs_size,)))
         zero = jnp.zeros((), jnp.int32)
+        buffer = buffer_init(example, capacity)
         return DQNState(
-            params,
-            params,
-            optimizer.init(params),
-            buffer_init(example, capacity),
-            zero,
-            zero,
-            jnp.zeros(()),
-            zero - 1,
+            params, params, optimizer.init(params), buffer, zero, zero, jnp.zeros(()), zero - 1
         )
 
     def act(state: DQNState, obs, key: PRNGKey) -> jax.Array:
-        k_explore, k_action = jax.random.split(key)
-        greedy = jnp.argmax(network.apply(state.params, obs), axis=-1)
-        random_action = jax.random.randint(k_action, greedy.shape, 0, num_actions)
-        explore = jax.random.uniform(k_explore, greedy.shape) < epsilon_of(state.env_steps)
-        return jnp.where(explore, random_action, greedy).astype(jnp.int32)
-
-    def gradient_step(state: DQNState, batch: Transition, apply: jax.Array) -> DQNState:
-        """One Adam step on ``batch`` where ``apply`` (a bool) holds; a non-finite loss
-        changes nothing but ``nan_update``."""
-        value, grads = jax.value_and_grad(td_loss, argnums=1)(
-            network, state.params, state.target_params, batch, gamma, double, loss
-        )
-        step, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, step)
-        finite = jnp.isfinite(value)
-        take = apply & finite
-        updates = state.updates + take.astype(jnp.int32)
-        refresh = take & (updates % target_period == 0)
-        target = optax.incremental_update(params, state.target_params, target_tau)
-        nan_update = jnp.where(
-            apply & ~finite & (state.nan_update < 0), state.updates, state.nan_update
-        )
-        return state._replace(
-            params=_select(take, params, state.params),
-            target_params=_select(refresh, target, state.target_params),
-            opt_state=_select(take, opt_state, state.opt_state),
-            updates=updates,
-            loss=jnp.where(apply, value, state.loss),
-            nan_update=nan_update,
-        )
+        return epsilon_greedy(q_values(state, obs), epsilon_of(state.env_steps), key)
 
     def update(state: DQNState, transition: Transition, key: PRNGKey) -> DQNState:
         """A gradient step on a batch of transitions; a single transition is real
-        experience: stored, counted, and learned from through a replay minibatch."""
-        batched = jnp.ndim(transition.obs) == 2
-        if not batched and jnp.shape(transition.obs) != (obs_size,):
-            raise ValueError(
-                f"the learner was built for observations of shape ({obs_size},) and takes one "
-                f"(obs_size,) transition or a (B, {obs_size}) batch, got obs of shape "
-                f"{jnp.shape(transition.obs)}"
-            )
-        if batched:
-            return gradient_step(state, transition, jnp.asarray(True))
-        stored = Transition(
-            jnp.asarray(transition.obs, jnp.float32),
-            jnp.asarray(transition.action, jnp.int32),
-            jnp.asarray(transition.reward, jnp.float32),
-            jnp.asarray(transition.next_obs, jnp.float32),
-            jnp.asarray(transition.done, bool),
-        )
-        buffer = buffer_add(state.buffer, stored)
+        experience: stored, counted, and learned from through replay minibatches."""
+        if _check_obs(transition.obs, obs_size):
+            return _gradient_step(rule, state, transition, jnp.asarray(True))
+        buffer = buffer_add(state.buffer, _stored(transition))
         state = state._replace(buffer=buffer, env_steps=state.env_steps + 1)
         ready = buffer.size >= max(learning_starts, 1)
-        if replay_updates == 1:
-            return gradient_step(state, buffer_sample(buffer, key, batch_size), ready)
-
-        def replay_step(i, state):
-            sample = buffer_sample(buffer, jax.random.fold_in(key, i), batch_size)
-            return gradient_step(state, sample, ready)
-
-        return jax.lax.fori_loop(0, replay_updates, replay_step, state)
+        return _replay_updates(
+            rule, state, key, batch_size=batch_size, updates=replay_updates, ready=ready
+        )
 
     def q_values(state: DQNState, obs: jax.Array) -> jax.Array:
         return network.apply(state.params, obs)

@@ -8,7 +8,7 @@ A distribution model's ``sample`` returns a :class:`~mbrl_jax.types.TransitionDi
 - :func:`mdp_distribution_model`: the known model of a random MDP (section 8.6).
 - :func:`count_distribution_model`: a tabular model learned from real experience,
   p(s' | s, a) estimated by visit counts, in fixed (S, A, K) arrays.
-- :func:`draw`: one transition drawn from a distribution by its probabilities.
+- :func:`draw_transition`: one transition drawn from a distribution by its probabilities.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mbrl_jax.envs.random_mdp import RandomMDPParams, transition_distribution
+from mbrl_jax.envs import RandomMDPParams, transition_distribution
 from mbrl_jax.models.tabular import fixed_model
 from mbrl_jax.types import Model, PRNGKey, Transition, TransitionDistribution
 from mbrl_jax.validation import check_count
 
 
-def draw(distribution: TransitionDistribution, key: PRNGKey) -> Transition:
+def draw_transition(distribution: TransitionDistribution, key: PRNGKey) -> Transition:
     """One outcome of ``distribution`` drawn with its probability, as a Transition.
 
     Inverse-CDF on the cumulative probabilities (normalised by their sum), so
@@ -58,7 +58,7 @@ def mdp_distribution_model(params: RandomMDPParams, *, expected: bool = True) ->
     def sample(state, obs, action, key: PRNGKey):
         del state
         distribution = transition_distribution(params, obs, action)
-        return distribution if expected else draw(distribution, key)
+        return distribution if expected else draw_transition(distribution, key)
 
     return fixed_model(sample)
 
@@ -88,8 +88,68 @@ def check_outcome_overflow(state: CountModelState) -> None:
         )
 
 
+def _count_init(shape: tuple[int, int, int]) -> CountModelState:
+    return CountModelState(
+        next_obs=jnp.zeros(shape, jnp.int32),
+        done=jnp.zeros(shape, bool),
+        count=jnp.zeros(shape, jnp.int32),
+        reward=jnp.zeros(shape, jnp.float32),
+        overflow=jnp.zeros(shape[:2], jnp.int32),
+    )
+
+
+def _count_update(state: CountModelState, transition: Transition) -> CountModelState:
+    """Count the outcome of one real transition: its slot if seen before, else the
+    first free slot, else (all K slots taken) one more overflow of its pair."""
+    max_outcomes = state.count.shape[-1]
+    s, a = transition.obs, transition.action
+    next_obs = jnp.asarray(transition.next_obs, jnp.int32)
+    done = jnp.asarray(transition.done, bool)
+    counts = state.count[s, a]
+    used = counts > 0
+    match = used & (state.next_obs[s, a] == next_obs) & (state.done[s, a] == done)
+    found = jnp.any(match)
+    num_used = jnp.sum(used).astype(jnp.int32)  # slots fill in order: first free slot
+    stored = found | (num_used < max_outcomes)
+    k = jnp.where(found, jnp.argmax(match), jnp.minimum(num_used, max_outcomes - 1))
+    new_count = counts[k] + stored.astype(jnp.int32)
+    old_reward = state.reward[s, a, k]
+    delta = (transition.reward - old_reward) / jnp.maximum(new_count, 1)
+    new_reward = jnp.where(stored, old_reward + delta, old_reward)
+    return CountModelState(
+        next_obs=state.next_obs.at[s, a, k].set(
+            jnp.where(stored, next_obs, state.next_obs[s, a, k])
+        ),
+        done=state.done.at[s, a, k].set(jnp.where(stored, done, state.done[s, a, k])),
+        count=state.count.at[s, a, k].set(new_count),
+        reward=state.reward.at[s, a, k].set(new_reward),
+        overflow=state.overflow.at[s, a].add((~stored).astype(jnp.int32)),
+    )
+
+
+def _count_distribution(state: CountModelState, obs, action) -> TransitionDistribution:
+    """p^(s', done | s, a) = n(s, a, s', done) / n(s, a); an unvisited pair: the same
+    state, reward 0, not done, with probability 1."""
+    counts = state.count[obs, action]
+    total = jnp.sum(counts)
+    visited = total > 0
+    first = jnp.arange(counts.shape[-1]) == 0
+    prob = jnp.where(visited, counts / jnp.maximum(total, 1), first.astype(jnp.float32)).astype(
+        jnp.float32
+    )
+    obs = jnp.asarray(obs, jnp.int32)
+    return TransitionDistribution(
+        obs,
+        action,
+        jnp.where(visited, state.reward[obs, action], 0.0),
+        jnp.where(visited, state.next_obs[obs, action], obs),
+        jnp.where(visited, state.done[obs, action], False),
+        prob,
+    )
+
+
 def count_distribution_model(
-    num_states: int, num_actions: int, max_outcomes: int, *, expected: bool = True
+    num_states: int, num_actions: int, *, max_outcomes: int = 8, expected: bool = True
 ) -> Model:
     """A distribution model learned from visit counts (S&B section 8.1):
     p^(s', done | s, a) = n(s, a, s', done) / n(s, a), and the reward of each
@@ -114,64 +174,17 @@ def count_distribution_model(
     num_states = check_count("num_states", num_states, minimum=1)
     num_actions = check_count("num_actions", num_actions, minimum=1)
     max_outcomes = check_count("max_outcomes", max_outcomes, minimum=1)
-    shape = (num_states, num_actions, max_outcomes)
 
     def init(key: PRNGKey) -> CountModelState:
         del key
-        return CountModelState(
-            next_obs=jnp.zeros(shape, jnp.int32),
-            done=jnp.zeros(shape, bool),
-            count=jnp.zeros(shape, jnp.int32),
-            reward=jnp.zeros(shape, jnp.float32),
-            overflow=jnp.zeros(shape[:2], jnp.int32),
-        )
+        return _count_init((num_states, num_actions, max_outcomes))
 
     def update(state: CountModelState, transition: Transition, key: PRNGKey) -> CountModelState:
         del key
-        s, a = transition.obs, transition.action
-        next_obs = jnp.asarray(transition.next_obs, jnp.int32)
-        done = jnp.asarray(transition.done, bool)
-        counts = state.count[s, a]
-        used = counts > 0
-        match = used & (state.next_obs[s, a] == next_obs) & (state.done[s, a] == done)
-        found = jnp.any(match)
-        num_used = jnp.sum(used).astype(jnp.int32)  # slots fill in order: first free slot
-        stored = found | (num_used < max_outcomes)
-        k = jnp.where(found, jnp.argmax(match), jnp.minimum(num_used, max_outcomes - 1))
-        new_count = counts[k] + stored.astype(jnp.int32)
-        old_reward = state.reward[s, a, k]
-        delta = (transition.reward - old_reward) / jnp.maximum(new_count, 1)
-        new_reward = jnp.where(stored, old_reward + delta, old_reward)
-        return CountModelState(
-            next_obs=state.next_obs.at[s, a, k].set(
-                jnp.where(stored, next_obs, state.next_obs[s, a, k])
-            ),
-            done=state.done.at[s, a, k].set(jnp.where(stored, done, state.done[s, a, k])),
-            count=state.count.at[s, a, k].set(new_count),
-            reward=state.reward.at[s, a, k].set(new_reward),
-            overflow=state.overflow.at[s, a].add((~stored).astype(jnp.int32)),
-        )
-
-    def distribution(state: CountModelState, obs, action) -> TransitionDistribution:
-        counts = state.count[obs, action]
-        total = jnp.sum(counts)
-        visited = total > 0
-        first = jnp.arange(max_outcomes) == 0
-        prob = jnp.where(visited, counts / jnp.maximum(total, 1), first.astype(jnp.float32)).astype(
-            jnp.float32
-        )
-        obs = jnp.asarray(obs, jnp.int32)
-        return TransitionDistribution(
-            obs,
-            action,
-            jnp.where(visited, state.reward[obs, action], 0.0),
-            jnp.where(visited, state.next_obs[obs, action], obs),
-            jnp.where(visited, state.done[obs, action], False),
-            prob,
-        )
+        return _count_update(state, transition)
 
     def sample(state: CountModelState, obs, action, key: PRNGKey):
-        dist = distribution(state, obs, action)
-        return dist if expected else draw(dist, key)
+        dist = _count_distribution(state, obs, action)
+        return dist if expected else draw_transition(dist, key)
 
     return Model(init, update, sample)

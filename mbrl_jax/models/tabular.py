@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from mbrl_jax.hyperparameters import traced
 from mbrl_jax.types import Model, PRNGKey, Transition
 from mbrl_jax.validation import check_count, check_nonnegative
 
@@ -19,14 +20,51 @@ class SampleModelState(NamedTuple):
     time: jax.Array  # () int32, number of real transitions seen
 
 
-def tabular_sample_model(num_states: int, num_actions: int, *, kappa=0.0) -> Model:
+def _sample_model_init(num_states: int, num_actions: int) -> SampleModelState:
+    shape = (num_states, num_actions)
+    return SampleModelState(
+        next_obs=jnp.broadcast_to(jnp.arange(num_states, dtype=jnp.int32)[:, None], shape),
+        reward=jnp.zeros(shape, jnp.float32),
+        done=jnp.zeros(shape, bool),
+        last_tried=jnp.zeros(shape, jnp.int32),
+        time=jnp.zeros((), jnp.int32),
+    )
+
+
+def _sample_model_update(
+    state: SampleModelState, transition: Transition, with_bonus: bool
+) -> SampleModelState:
+    """Remember the last outcome of (s, a) (and, for Dyna-Q+, when it was tried)."""
+    s, a = transition.obs, transition.action
+    time = state.time + 1
+    return SampleModelState(
+        next_obs=state.next_obs.at[s, a].set(transition.next_obs),
+        reward=state.reward.at[s, a].set(transition.reward),
+        done=state.done.at[s, a].set(transition.done),
+        last_tried=state.last_tried.at[s, a].set(time) if with_bonus else state.last_tried,
+        time=time,
+    )
+
+
+def _sample_model_sample(state: SampleModelState, obs, action, kappa, with_bonus: bool):
+    """The last outcome of (s, a), its reward plus kappa sqrt(tau) for Dyna-Q+."""
+    reward = state.reward[obs, action]
+    if with_bonus:
+        tau = (state.time - state.last_tried[obs, action]).astype(jnp.float32)
+        reward = reward + kappa * jnp.sqrt(tau)
+    return Transition(obs, action, reward, state.next_obs[obs, action], state.done[obs, action])
+
+
+@traced("kappa")
+def tabular_sample_model(num_states: int, num_actions: int, *, kappa: float = 0.0) -> Model:
     """The deterministic model of Tabular Dyna-Q (S&B section 8.2): for each (s, a)
     the last observed next state and reward.
 
     With ``kappa > 0`` it is Dyna-Q+'s model (section 8.3): a simulated reward is
     ``r + kappa * sqrt(tau)``, tau the number of real time steps since (s, a) was
     last tried. Pairs never tried lead back to the same state with reward 0 (the
-    book's footnote), so Dyna-Q+ may plan with actions not yet taken.
+    book's footnote), so Dyna-Q+ may plan with actions not yet taken. ``kappa`` may
+    be traced (a traced kappa always keeps the bonus's bookkeeping).
     """
     num_states = check_count("num_states", num_states, minimum=1)
     num_actions = check_count("num_actions", num_actions, minimum=1)
@@ -35,34 +73,15 @@ def tabular_sample_model(num_states: int, num_actions: int, *, kappa=0.0) -> Mod
 
     def init(key: PRNGKey) -> SampleModelState:
         del key
-        shape = (num_states, num_actions)
-        return SampleModelState(
-            next_obs=jnp.broadcast_to(jnp.arange(num_states, dtype=jnp.int32)[:, None], shape),
-            reward=jnp.zeros(shape, jnp.float32),
-            done=jnp.zeros(shape, bool),
-            last_tried=jnp.zeros(shape, jnp.int32),
-            time=jnp.zeros((), jnp.int32),
-        )
+        return _sample_model_init(num_states, num_actions)
 
     def update(state: SampleModelState, transition: Transition, key: PRNGKey) -> SampleModelState:
         del key
-        s, a = transition.obs, transition.action
-        time = state.time + 1
-        return SampleModelState(
-            next_obs=state.next_obs.at[s, a].set(transition.next_obs),
-            reward=state.reward.at[s, a].set(transition.reward),
-            done=state.done.at[s, a].set(transition.done),
-            last_tried=state.last_tried.at[s, a].set(time) if with_bonus else state.last_tried,
-            time=time,
-        )
+        return _sample_model_update(state, transition, with_bonus)
 
     def sample(state: SampleModelState, obs, action, key: PRNGKey) -> Transition:
         del key
-        reward = state.reward[obs, action]
-        if with_bonus:
-            tau = (state.time - state.last_tried[obs, action]).astype(jnp.float32)
-            reward = reward + kappa * jnp.sqrt(tau)
-        return Transition(obs, action, reward, state.next_obs[obs, action], state.done[obs, action])
+        return _sample_model_sample(state, obs, action, kappa, with_bonus)
 
     return Model(init, update, sample)
 

@@ -1,27 +1,29 @@
 """When to plan, at decision time: planners with the shared ``Planner(init, plan)`` signature,
 searching action sequences through any :data:`~mbrl_jax.types.StepFn`, and
-:func:`mpc`, which wraps a planner and a model as an ``Agent``."""
+:func:`mpc`, which wraps a planner and a model as an ``Agent``.
 
+Every planner takes its action space positionally (a gymnax ``Box`` for
+:func:`random_shooting`, :func:`cem`, :func:`icem`, :func:`mppi`; a ``Discrete`` for
+:func:`categorical_cem` and :func:`mcts`) and every setting keyword-only.
+"""
+
+from mbrl_jax.planners.categorical import CategoricalPlanState, categorical_cem
+from mbrl_jax.planners.cross_entropy import ICEMState, cem, colored_noise, icem
 from mbrl_jax.planners.mcts import MCTSInfo, mcts
 from mbrl_jax.planners.mpc import MPCState, mpc, plan_batch
-from mbrl_jax.planners.rollout import env_step_fn, repeat_state, rollout
+from mbrl_jax.planners.path_integral import mppi
+from mbrl_jax.planners.rollout import env_step_fn, rollout
 from mbrl_jax.planners.shooting import (
-    CategoricalPlanState,
+    Bounds,
     GaussianPlanState,
-    ICEMState,
     PlanInfo,
     action_bounds,
-    categorical_cem,
-    cem,
-    colored_noise,
     evaluate_sequences,
-    icem,
-    mppi,
-    mppi_weights,
     random_shooting,
 )
 
 __all__ = [
+    "Bounds",
     "CategoricalPlanState",
     "GaussianPlanState",
     "ICEMState",
@@ -38,9 +40,7 @@ __all__ = [
     "mcts",
     "mpc",
     "mppi",
-    "mppi_weights",
     "plan_batch",
     "random_shooting",
-    "repeat_state",
     "rollout",
 ]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import optax
 
 from mbrl_jax.types import Agent, Model, Planner, PRNGKey, StepFn, Transition
 from mbrl_jax.validation import check_count
@@ -76,10 +77,7 @@ def mpc(planner: Planner, model: Model, step_fn_of: Callable[[Any], StepFn]) -> 
 
     def update(state: MPCState, transition: Transition, key: PRNGKey) -> MPCState:
         k_model, k_reset = jax.random.split(key)
-        fresh = planner.init(k_reset)
-        planner_state = jax.tree.map(
-            lambda new, old: jax.numpy.where(transition.done, new, old), fresh, state.planner
-        )
+        planner_state = optax.tree.where(transition.done, planner.init(k_reset), state.planner)
         return MPCState(planner_state, model.update(state.model, transition, k_model))
 
     return Agent(init, act, update, act_stateful)

@@ -5,12 +5,13 @@ environment as a StepFn (the perfect-model upper bound of model-based planning).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
 
-from mbrl_jax.types import PRNGKey, State, StepFn
+from mbrl_jax.types import PRNGKey, State, StepFn, ValueFn
 
 
 def env_step_fn(env, env_params=None) -> StepFn:
@@ -31,9 +32,28 @@ def env_step_fn(env, env_params=None) -> StepFn:
     return step
 
 
-def repeat_state(state: State, n: int) -> State:
+def _repeat_state(state: State, n: int) -> State:
     """``n`` copies of one unbatched state along a new leading axis."""
     return jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), state)
+
+
+class _RolloutCarry(NamedTuple):
+    """The scan carry of :func:`rollout`: the batch's states, their returns so far,
+    whether each is still running and the discount of the next reward."""
+
+    state: State
+    total: jax.Array  # (N,)
+    alive: jax.Array  # (N,) bool
+    discount: jax.Array  # ()
+
+
+def _rollout_step(step_fn: StepFn, gamma: Any, carry: _RolloutCarry, inputs):
+    """One step of every rollout: the reward counts while the rollout is alive."""
+    action, key = inputs
+    state, reward, done = step_fn(carry.state, action, key)
+    chex.assert_shape([reward, done], carry.total.shape)
+    total = carry.total + jnp.where(carry.alive, carry.discount * reward, 0.0)
+    return _RolloutCarry(state, total, carry.alive & ~done, carry.discount * gamma), None
 
 
 def rollout(
@@ -43,7 +63,7 @@ def rollout(
     key: PRNGKey,
     *,
     gamma: Any = 1.0,
-    terminal_value=None,
+    value_fn: ValueFn | None = None,
 ) -> jax.Array:
     """The return of N rollouts, shape (N,):
 
@@ -51,28 +71,23 @@ def rollout(
 
     ``states`` is a batch of N start states, ``actions`` (N, H, *action_shape)
     the action sequences. The reward of the terminating step counts; later
-    rewards do not. ``terminal_value(states) -> (N,)``, when given, values the
+    rewards do not. ``value_fn(states) -> (N,)``, when given, values the
     states reached after H steps (a learned value function bootstrapping the
     search). One ``lax.scan`` over the horizon, one key per step.
     """
-    horizon = actions.shape[1]
-    batch = actions.shape[0]
-
-    def body(carry, inputs):
-        state, total, alive, discount = carry
-        action, step_key = inputs
-        state, reward, done = step_fn(state, action, step_key)
-        total = total + jnp.where(alive, discount * reward, 0.0)
-        return (state, total, alive & ~done, discount * gamma), None
-
-    init = (
+    chex.assert_rank(actions, {2, 3, 4})
+    chex.assert_equal_shape_prefix([actions, *jax.tree.leaves(states)], 1)
+    batch, horizon = actions.shape[:2]
+    init = _RolloutCarry(
         states,
         jnp.zeros((batch,), jnp.float32),
         jnp.ones((batch,), bool),
         jnp.ones((), jnp.float32),
     )
     xs = (jnp.swapaxes(actions, 0, 1), jax.random.split(key, horizon))
-    (final, total, alive, discount), _ = jax.lax.scan(body, init, xs)
-    if terminal_value is not None:
-        total = total + jnp.where(alive, discount * terminal_value(final), 0.0)
-    return total
+    final, _ = jax.lax.scan(lambda c, x: _rollout_step(step_fn, gamma, c, x), init, xs)
+    if value_fn is None:
+        return final.total
+    value = value_fn(final.state)
+    chex.assert_shape(value, (batch,))
+    return final.total + jnp.where(final.alive, final.discount * value, 0.0)

@@ -30,7 +30,7 @@ class BranchState(NamedTuple):
     real_steps: jax.Array  # () int32 real transitions seen
 
 
-def model_buffer(model_state: State) -> ReplayBuffer:
+def _model_buffer(model_state: State) -> ReplayBuffer:
     """The real transitions a neural model keeps (``NeuralModelState.data``)."""
     return model_state.data
 
@@ -38,24 +38,24 @@ def model_buffer(model_state: State) -> ReplayBuffer:
 def branched_rollouts(
     learner: Learner,
     obs_size: int,
-    batch_size: int,
-    horizon: int = 1,
     *,
-    start_after: int = 1,
-    real_buffer: Callable[[State], ReplayBuffer] = model_buffer,
+    batch_size: int = 64,
+    horizon: int = 1,
+    planning_starts: int = 1,
+    real_buffer: Callable[[State], ReplayBuffer] = _model_buffer,
 ) -> SearchControl:
     """Propose ``batch_size`` (obs, action) pairs per planning step along branched
     rollouts of ``horizon`` model steps (see the module docstring).
 
     Start states are drawn from ``real_buffer(model_state)`` (the model's buffer of
     real transitions by default); actions come from ``learner.act`` on the current
-    learner state, one key per branch. Planning waits until ``start_after`` real
+    learner state, one key per branch. Planning waits until ``planning_starts`` real
     transitions have been seen (``has_proposal``; skipped updates are not counted).
     """
     obs_size = check_count("obs_size", obs_size, minimum=1)
     batch_size = check_count("batch_size", batch_size, minimum=1)
     horizon = check_count("horizon (the rollout length k)", horizon, minimum=1)
-    start_after = check_count("start_after", start_after, minimum=1)
+    planning_starts = check_count("planning_starts", planning_starts, minimum=1)
 
     def fresh_states(model_state: State, key: PRNGKey) -> jax.Array:
         return buffer_sample(real_buffer(model_state), key, batch_size).obs
@@ -89,6 +89,6 @@ def branched_rollouts(
         return obs, action, state._replace(obs=obs)
 
     def has_proposal(state: BranchState) -> jax.Array:
-        return state.real_steps >= start_after
+        return state.real_steps >= planning_starts
 
     return SearchControl(init, update, propose, has_proposal=has_proposal)

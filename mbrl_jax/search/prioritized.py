@@ -2,14 +2,8 @@
 
 Two array structures make it work inside jit and vmap:
 
-- :class:`PriorityQueue`: one slot per item (a state-action pair index), laid out
-  as a ``blocks x block_size`` array with the maximum of every block kept beside
-  it. Push is O(1) (a scatter-max into a slot and its block's maximum); pop is
-  O(sqrt(N)) (argmax over the block maxima, argmax inside the winning block,
-  then that block's maximum recomputed). ``block_size=capacity`` is the plain
-  dense array with one argmax over everything; ``benchmarks/prioritized_sweeping.py``
-  measures both. An item pushed while queued keeps the larger of its priorities
-  (one entry per pair, as in the book's box).
+- a :mod:`mbrl_jax.priority_queue` of state-action pairs, each popped by
+  highest priority (one entry per pair, as in the book's box);
 - :class:`Predecessors`: for every state, a fixed-capacity list of the pairs
   (s_bar, a_bar) the model has seen leading to it, so that the pairs "predicted
   to lead to S" are found without scanning the model. An entry whose pair the
@@ -20,89 +14,45 @@ Two array structures make it work inside jit and vmap:
 
 from __future__ import annotations
 
-import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from mbrl_jax.learners.tabular import q_learning_target
+from mbrl_jax.hyperparameters import traced
+from mbrl_jax.learners import q_learning_target
+from mbrl_jax.priority_queue import (
+    PriorityQueue,
+    queue_init,
+    queue_is_empty,
+    queue_pop,
+    queue_push,
+)
 from mbrl_jax.types import Model, PRNGKey, SearchControl, Transition
 from mbrl_jax.validation import check_count, check_nonnegative
 
-EMPTY = -1  # an unused predecessor slot
-
-
-class PriorityQueue(NamedTuple):
-    priority: jax.Array  # (blocks, block_size) float32; -inf marks an absent item
-    block_max: jax.Array  # (blocks,) float32: max of each row of ``priority``
-
-
-def queue_init(capacity: int, block_size: int | None = None) -> PriorityQueue:
-    """An empty queue for items ``0 .. capacity - 1`` (block size default ~sqrt(capacity))."""
-    capacity = check_count("capacity", capacity, minimum=1)
-    if block_size is None:
-        block_size = max(1, math.isqrt(capacity - 1) + 1)
-    block_size = check_count("block_size", block_size, minimum=1)
-    blocks = -(-capacity // block_size)
-    return PriorityQueue(
-        jnp.full((blocks, block_size), -jnp.inf, jnp.float32),
-        jnp.full((blocks,), -jnp.inf, jnp.float32),
-    )
-
-
-def queue_push(queue: PriorityQueue, items: jax.Array, priorities: jax.Array) -> PriorityQueue:
-    """Insert ``items`` (int array, any shape) with ``priorities``; an item already
-    queued keeps the larger priority. A priority of -inf inserts nothing, so a
-    masked push is ``jnp.where(mask, priorities, -jnp.inf)``."""
-    block_size = queue.priority.shape[1]
-    items = jnp.ravel(items)
-    priorities = jnp.ravel(jnp.asarray(priorities, jnp.float32))
-    rows, cols = items // block_size, items % block_size
-    return PriorityQueue(
-        queue.priority.at[rows, cols].max(priorities),
-        queue.block_max.at[rows].max(priorities),
-    )
-
-
-def queue_is_empty(queue: PriorityQueue) -> jax.Array:
-    return jnp.max(queue.block_max) == -jnp.inf
-
-
-def queue_pop(queue: PriorityQueue) -> tuple[jax.Array, jax.Array, PriorityQueue]:
-    """``(item, priority, queue)``: the highest-priority item, removed (ties go to the
-    lowest index). On an empty queue it returns priority -inf and the queue unchanged;
-    check :func:`queue_is_empty` first."""
-    block_size = queue.priority.shape[1]
-    row = jnp.argmax(queue.block_max)
-    col = jnp.argmax(queue.priority[row])
-    top = queue.priority[row, col]
-    new_row = queue.priority[row].at[col].set(-jnp.inf)
-    queue = PriorityQueue(
-        queue.priority.at[row].set(new_row), queue.block_max.at[row].set(jnp.max(new_row))
-    )
-    return (row * block_size + col).astype(jnp.int32), top, queue
+_EMPTY = -1  # an unused predecessor slot
 
 
 class Predecessors(NamedTuple):
-    pairs: jax.Array  # (num_states, capacity) int32 pair index s_bar * A + a_bar, or EMPTY
+    pairs: jax.Array  # (num_states, capacity) int32 pair index s_bar * A + a_bar, or _EMPTY
     overflow: jax.Array  # () int32: pairs that found no free slot
 
 
-def predecessors_init(num_states: int, capacity: int) -> Predecessors:
+def _predecessors_init(num_states: int, capacity: int) -> Predecessors:
     return Predecessors(
-        jnp.full((num_states, capacity), EMPTY, jnp.int32), jnp.zeros((), jnp.int32)
+        jnp.full((num_states, capacity), _EMPTY, jnp.int32), jnp.zeros((), jnp.int32)
     )
 
 
-def predecessors_add(
+def _predecessors_add(
     preds: Predecessors, next_obs: jax.Array, pair: jax.Array, live: jax.Array
 ) -> Predecessors:
     """Record that ``pair`` leads to ``next_obs``. ``live`` (shape (capacity,), bool)
     says which current entries of ``next_obs``'s list the model still sends there;
     the pair goes into the first slot that is empty or stale, unless already listed."""
     row = preds.pairs[next_obs]
-    free = (row == EMPTY) | ~live
+    free = (row == _EMPTY) | ~live
     listed = jnp.any((row == pair) & live)
     has_free = jnp.any(free)
     slot = jnp.argmax(free)
@@ -129,13 +79,61 @@ def check_predecessor_overflow(search_state: SweepState) -> None:
         )
 
 
+class _Sweep(NamedTuple):
+    """What the search control's functions share: fixed by the factory."""
+
+    model: Model
+    num_actions: int
+    theta: Any
+    gamma: Any
+
+
+def _predict(sweep: _Sweep, model_state, pairs: jax.Array, target, key: PRNGKey):
+    """``(predicted, live)``: the model's transitions from the listed ``pairs`` (a row
+    of the predecessor lists of ``target``), and which entries are live: listed, and
+    the model still sends that pair to ``target``."""
+    listed_pairs = jnp.maximum(pairs, 0)
+    s_bar, a_bar = listed_pairs // sweep.num_actions, listed_pairs % sweep.num_actions
+    keys = jax.random.split(key, pairs.shape[0])
+    sample = jax.vmap(sweep.model.sample, in_axes=(None, 0, 0, 0))
+    predicted = sample(model_state, s_bar, a_bar, keys)
+    return predicted, (pairs != _EMPTY) & (predicted.next_obs == target)
+
+
+def _priority(q: jax.Array, transition: Transition, gamma: Any) -> jax.Array:
+    """P = |R + gamma max_a Q(S', a) - Q(S, A)|: the size of the pair's TD error."""
+    target = q_learning_target(transition.reward, transition.done, q[transition.next_obs], gamma)
+    return jnp.abs(target - q[transition.obs, transition.action])
+
+
+def _after_real(sweep: _Sweep, state: SweepState, transition, q, model_state, key) -> SweepState:
+    """List (S, A) as a predecessor of S' and queue it by its priority."""
+    s, a, s_next = transition.obs, transition.action, transition.next_obs
+    pair = (s * sweep.num_actions + a).astype(jnp.int32)
+    _, live = _predict(sweep, model_state, state.predecessors.pairs[s_next], s_next, key)
+    predecessors = _predecessors_add(state.predecessors, s_next, pair, live)
+    p = _priority(q, transition, sweep.gamma)
+    queue = queue_push(state.queue, pair, jnp.where(p > sweep.theta, p, -jnp.inf))
+    return SweepState(queue, predecessors)
+
+
+def _after_planning(sweep: _Sweep, state: SweepState, transition, q, model_state, key):
+    """Queue the live predecessors of the state whose value was just updated."""
+    pairs = state.predecessors.pairs[transition.obs]
+    predicted, live = _predict(sweep, model_state, pairs, transition.obs, key)
+    p = jax.vmap(_priority, in_axes=(None, 0, None))(q, predicted, sweep.gamma)
+    queue = queue_push(state.queue, pairs, jnp.where(live & (p > sweep.theta), p, -jnp.inf))
+    return SweepState(queue, state.predecessors)
+
+
+@traced("theta", "gamma")
 def prioritized(
     num_states: int,
     num_actions: int,
     model: Model,
     *,
-    theta=1e-4,
-    gamma=0.95,
+    theta: Any = 1e-4,
+    gamma: Any = 0.95,
     max_predecessors: int = 8,
     block_size: int | None = None,
 ) -> SearchControl:
@@ -173,44 +171,17 @@ def prioritized(
         raise ValueError(
             f"block_size must be in [1, num_states * num_actions = {capacity}], got {block_size}"
         )
-
-    def predict(model_state, pairs: jax.Array, target, key: PRNGKey):
-        """``(predicted, live)``: the model's transitions from the listed ``pairs``
-        (a row of the predecessor lists of ``target``), and which entries are live:
-        listed, and the model still sends that pair to ``target``."""
-        listed_pairs = jnp.maximum(pairs, 0)
-        s_bar, a_bar = listed_pairs // num_actions, listed_pairs % num_actions
-        keys = jax.random.split(key, pairs.shape[0])
-        predicted = jax.vmap(model.sample, in_axes=(None, 0, 0, 0))(model_state, s_bar, a_bar, keys)
-        return predicted, (pairs != EMPTY) & (predicted.next_obs == target)
-
-    def priority(q: jax.Array, transition: Transition) -> jax.Array:
-        return jnp.abs(
-            q_learning_target(q, transition, gamma) - q[transition.obs, transition.action]
-        )
+    sweep = _Sweep(model, num_actions, theta, gamma)
 
     def init(key: PRNGKey) -> SweepState:
         del key
         return SweepState(
-            queue_init(capacity, block_size), predecessors_init(num_states, max_predecessors)
+            queue_init(capacity, block_size), _predecessors_init(num_states, max_predecessors)
         )
 
     def update(state: SweepState, transition, learner_state, model_state, key, *, simulated=False):
-        q = learner_state.q
-        if simulated:
-            # Push the predecessors of the state whose value was just updated.
-            pairs = state.predecessors.pairs[transition.obs]
-            predicted, live = predict(model_state, pairs, transition.obs, key)
-            p = jax.vmap(priority, in_axes=(None, 0))(q, predicted)
-            queue = queue_push(state.queue, pairs, jnp.where(live & (p > theta), p, -jnp.inf))
-            return SweepState(queue, state.predecessors)
-        s, a, s_next = transition.obs, transition.action, transition.next_obs
-        pair = (s * num_actions + a).astype(jnp.int32)
-        _, live = predict(model_state, state.predecessors.pairs[s_next], s_next, key)
-        predecessors = predecessors_add(state.predecessors, s_next, pair, live)
-        p = priority(q, transition)
-        queue = queue_push(state.queue, pair, jnp.where(p > theta, p, -jnp.inf))
-        return SweepState(queue, predecessors)
+        after = _after_planning if simulated else _after_real
+        return after(sweep, state, transition, learner_state.q, model_state, key)
 
     def propose(state: SweepState, learner_state, model_state, key: PRNGKey):
         del learner_state, model_state, key

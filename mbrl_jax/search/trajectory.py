@@ -4,12 +4,13 @@ on-policy trajectory sampling versus uniform sweeps over all state-action pairs.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from mbrl_jax.models.distribution import draw
+from mbrl_jax.hyperparameters import traced
+from mbrl_jax.models import draw_transition
 from mbrl_jax.types import Learner, PRNGKey, SearchControl, Transition, TransitionDistribution
 from mbrl_jax.validation import check_count
 
@@ -25,11 +26,12 @@ def _next_state(
     """Where a simulated trajectory goes after ``transition``: its next state, or
     ``start`` when it terminated; for a distribution, one outcome drawn by its prob."""
     if isinstance(transition, TransitionDistribution):
-        transition = draw(transition, key)
+        transition = draw_transition(transition, key)
     return jnp.where(transition.done, start, transition.next_obs).astype(jnp.int32)
 
 
-def trajectory_sampling(learner: Learner, start_state) -> SearchControl:
+@traced("start_state")
+def trajectory_sampling(learner: Learner, *, start_state: Any = 0) -> SearchControl:
     """On-policy trajectory sampling (S&B section 8.6): planning updates follow
     simulated episodes that all begin in ``start_state``, with actions from the
     current policy ``learner.act`` (e.g. epsilon-greedy on the current Q).

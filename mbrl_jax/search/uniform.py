@@ -7,7 +7,7 @@ all states.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -65,7 +65,7 @@ def uniform_seen(num_states: int, num_actions: int) -> SearchControl:
     return SearchControl(init, update, propose, independent=True)
 
 
-def uniform_over_states(num_states: int, num_actions: int, states=None) -> SearchControl:
+def uniform_over_states(num_states: int, num_actions: int, *, states: Any = None) -> SearchControl:
     """A uniformly random state from a list, then a uniformly random action of all
     ``num_actions`` (tried or not).
 

@@ -16,7 +16,7 @@ from gymnax.environments import spaces
 from mbrl_jax.agents import dyna_q, prioritized_sweeping
 from mbrl_jax.envs import ContinuousCartPole, dyna_maze, make
 from mbrl_jax.learners import dqn
-from mbrl_jax.models import ModelConfig, neural_model
+from mbrl_jax.models import neural_model
 from mbrl_jax.planners import cem, env_step_fn
 from mbrl_jax.train import TrainConfig, make_train
 from mbrl_jax.types import Agent, Transition
@@ -35,7 +35,7 @@ def figure_8_2() -> dict:
     env = dyna_maze()
     out = {}
     for n in (0, 5, 50):
-        agent = dyna_q(env.num_states, env.num_actions, n)
+        agent = dyna_q(env.num_states, env.num_actions, planning_steps=n)
         train = make_train(env, agent, TrainConfig(num_episodes=50))
         state, metrics = jax.jit(jax.vmap(train))(_keys(3))
         out[f"n={n}"] = {
@@ -49,7 +49,7 @@ def prioritized_sweeping_run() -> dict:
     """Prioritized sweeping (n = 5) on the Dyna maze, 15 episodes, seed 0: episode
     lengths, updates made and the final Q-table."""
     env = dyna_maze()
-    agent = prioritized_sweeping(env.num_states, env.num_actions, 5)
+    agent = prioritized_sweeping(env.num_states, env.num_actions, planning_steps=5)
     train = make_train(env, agent, TrainConfig(num_episodes=15))
     state, metrics = jax.jit(train)(jax.random.key(0))
     return {
@@ -94,10 +94,10 @@ def _linear_data(n: int) -> Transition:
 def ensemble_fit() -> dict:
     """A probabilistic ensemble (3 x 16-16) fitted on 200 fixed transitions of a linear
     system with key 0: what the fit did, and predictions of every propagation."""
-    config = ModelConfig(
-        ensemble_size=3, hidden=(16, 16), capacity=256, batch_size=32, max_epochs=8, patience=3
-    )
-    model = neural_model(3, spaces.Box(-1.0, 1.0, (1,)), config)
+    model = neural_model(
+        3, spaces.Box(-1.0, 1.0, (1,)), ensemble_size=3, hidden=(16, 16), capacity=256,
+        batch_size=32, max_epochs=8, patience=3,
+    )  # fmt: skip
     key = jax.random.key(0)
     state = jax.jit(model.add_batch)(jax.jit(model.init)(key), _linear_data(200))
     state = jax.jit(model.fit)(state, jax.random.fold_in(key, 1))
