@@ -120,6 +120,7 @@ run_with_checkpoints(
 """
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_bit_identical(chunks, uninterrupted, tmp_path):
     script = tmp_path / "killed_run.py"
     script.write_text(textwrap.dedent(KILLED_RUN.format(total=TOTAL, chunk=CHUNK)))

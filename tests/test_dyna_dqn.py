@@ -305,6 +305,7 @@ def test_planning_ratio_zero_is_plain_dqn_on_the_same_key():
     assert int(plain_state.updates) == 400 - 50 + 1  # and it did learn from replay
 
 
+@pytest.mark.slow
 def test_neural_dyna_same_key_same_result_and_vmap_equals_separate_runs():
     env, params = make("CartPole-v1")
     parts = neural_dyna(

@@ -93,6 +93,7 @@ def test_shortcut_maze_only_dyna_q_plus_finds_the_shortcut():
     assert rates["Dyna-Q"]["last_500_steps"] < 1.1 * rates["Dyna-Q"]["before_change"]
 
 
+@pytest.mark.slow
 def test_pets_experiment_writes_the_contract_at_toy_size(tmp_path):
     from mbrl_jax.results import write_result
 
@@ -116,6 +117,7 @@ def test_unknown_preset_is_a_clear_error(capsys):
     assert "dyna-maze has no presets" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_planners_on_the_true_model_beat_random_shooting():
     result = load("mpc-true-model").run(
         runs=4, progress=False, budgets=(64,), horizon=15, steps=100

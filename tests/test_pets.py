@@ -38,6 +38,7 @@ def compiled(pets):
     return jax.jit(jax.vmap(pets.init)), jax.jit(jax.vmap(pets.trial)), keys
 
 
+@pytest.mark.slow
 def test_random_trial_stores_every_step_and_restarts_episodes(compiled):
     init, _, keys = compiled
     state, metrics = init(keys)

@@ -164,6 +164,7 @@ print(json.dumps({"count": jax.device_count(), "whole": whole.metrics.tolist(),
 """
 
 
+@pytest.mark.slow
 def test_four_devices_give_the_one_device_result(swept):
     flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
     out = _json_result(_python(FOUR_DEVICES, XLA_FLAGS=flags))
@@ -189,6 +190,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_give_the_one_process_result(swept):
     port = str(_free_port())
     processes = [_python(TWO_PROCESSES, port, str(i)) for i in range(2)]

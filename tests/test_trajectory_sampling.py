@@ -284,6 +284,7 @@ def test_small_figure_result_contract_and_summary(small_figure):
     assert fig88.label("on-policy", 10000, 1) == "on-policy, 10000 states, b=1"
 
 
+@pytest.mark.slow
 def test_warm_started_evaluation_agrees_with_fixed_sweeps():
     keys = jax.random.split(KEY, 6)
     params = jax.vmap(lambda k: random_mdp_params(k, 60, 2, 3))(keys)
