@@ -64,6 +64,15 @@ class Search(NamedTuple):
         return self.agent_state.updates
 
 
+class _Walk(NamedTuple):
+    """The carry of one run's search: where it is and what it has found."""
+
+    obs: Any
+    env_state: Any
+    result: Search
+    key: jax.Array
+
+
 def updates_until_optimal(env: Maze, agent: Agent, max_steps: int, tolerance: float = 1.2):
     """``run(key) -> Search``: one run that steps until it has found the optimal
     solution (see the module docstring) or ``max_steps`` real steps have passed.
@@ -84,13 +93,12 @@ def updates_until_optimal(env: Maze, agent: Agent, max_steps: int, tolerance: fl
         key, k_reset, k_init = jax.random.split(key, 3)
         obs, env_state = env.reset(k_reset, params)
         zero = jnp.zeros((), jnp.int32)
-        carry = (obs, env_state, Search(jnp.bool_(False), zero, agent.init(k_init)), key)
+        carry = _Walk(obs, env_state, Search(jnp.bool_(False), zero, agent.init(k_init)), key)
 
-        def searching(carry) -> jax.Array:
-            _, _, result, _ = carry
-            return (result.steps < max_steps) & ~result.found
+        def searching(carry: _Walk) -> jax.Array:
+            return (carry.result.steps < max_steps) & ~carry.result.found
 
-        def step(carry):
+        def step(carry: _Walk) -> _Walk:
             obs, env_state, result, key = carry
             key, k_act, k_step, k_update = jax.random.split(key, 4)
             action = agent.act(result.agent_state, obs, k_act)
@@ -105,10 +113,9 @@ def updates_until_optimal(env: Maze, agent: Agent, max_steps: int, tolerance: fl
                 lambda q: jnp.bool_(False),
                 agent_state.learner.q,
             )
-            return next_obs, env_state, Search(found, result.steps + 1, agent_state), key
+            return _Walk(next_obs, env_state, Search(found, result.steps + 1, agent_state), key)
 
-        _, _, result, _ = jax.lax.while_loop(searching, step, carry)
-        return result
+        return jax.lax.while_loop(searching, step, carry).result
 
     return run
 

@@ -14,6 +14,7 @@ from mbrl_jax.types import Agent, SearchControl
 
 __all__ = ["NeuralDyna", "dyna_q", "dyna_q_plus", "neural_dyna", "prioritized_sweeping"]
 
+
 @traced("alpha", "epsilon", "gamma")
 def dyna_q(
     num_states: int,

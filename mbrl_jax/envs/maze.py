@@ -14,7 +14,7 @@ the current wall map is selected from a stacked array inside jit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -86,6 +86,14 @@ def scale_layout(layout: str | Sequence[str], factor: int | tuple[int, int]) -> 
         for r, c in zip(*np.nonzero(grid == mark), strict=True):
             big[r * rows, c * cols] = mark
     return "\n".join("".join(row) for row in big)
+
+
+class _Walk(NamedTuple):
+    """The carry of a greedy walk through the maze."""
+
+    pos: jax.Array  # () int32 cell
+    steps: jax.Array  # () int32 steps taken
+    reached: jax.Array  # () bool: a goal was reached
 
 
 class Maze(environment.Environment[MazeState, MazeParams]):
@@ -217,18 +225,16 @@ class Maze(environment.Environment[MazeState, MazeParams]):
         the lowest action) takes from the start to a goal, or ``max_steps + 1`` when
         it has not arrived after ``max_steps`` steps (it loops or wanders). Jittable."""
 
-        def walking(carry):
-            _, steps, reached = carry
-            return ~reached & (steps <= max_steps)
+        def walking(w: _Walk) -> jax.Array:
+            return ~w.reached & (w.steps <= max_steps)
 
-        def walk(carry):
-            pos, steps, _ = carry
-            pos, _, reached = self.transition(pos, jnp.argmax(q[pos]), params, layout)
-            return pos, steps + 1, reached
+        def walk(w: _Walk) -> _Walk:
+            pos, _, reached = self.transition(w.pos, jnp.argmax(q[w.pos]), params, layout)
+            return _Walk(pos, w.steps + 1, reached)
 
-        start = (params.start[layout], jnp.zeros((), jnp.int32), jnp.zeros((), bool))
-        _, steps, reached = jax.lax.while_loop(walking, walk, start)
-        return jnp.where(reached, jnp.minimum(steps, max_steps + 1), max_steps + 1)
+        start = _Walk(params.start[layout], jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+        end = jax.lax.while_loop(walking, walk, start)
+        return jnp.where(end.reached, jnp.minimum(end.steps, max_steps + 1), max_steps + 1)
 
     def shortest_path_length(self, layout: int = 0) -> int:
         """Steps from start to the nearest goal by breadth-first search (NumPy, not jit)."""

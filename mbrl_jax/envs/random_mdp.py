@@ -25,6 +25,7 @@ expected backups, to within 1e-3 (the y axis of Figure 8.8).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -165,6 +166,22 @@ def _sweep(succ: jax.Array, r_pi: jax.Array, cont, v: jax.Array) -> jax.Array:
     return r_pi + cont * v[succ].sum(-1)
 
 
+class _Doubling(NamedTuple):
+    """The carry of policy evaluation by doubling: v_m, f^m and (1 - p)^m."""
+
+    value: jax.Array  # (S,)
+    succ: jax.Array  # (S,) int32
+    decay: jax.Array  # ()
+
+
+class _Evaluation(NamedTuple):
+    """The carry of policy evaluation to a tolerance."""
+
+    value: jax.Array  # (S,) v_n
+    bound: jax.Array  # () the a-posteriori error bound after the last block
+    sweeps: jax.Array  # () int32 sweeps made
+
+
 def policy_value(
     params: RandomMDPParams,
     policy: jax.Array,
@@ -189,13 +206,12 @@ def policy_value(
     succ, r_pi, cont = _policy_backup(params, policy)
     if succ.shape[-1] == 1 and initial_value is None and num_iterations > 0:
 
-        def double(_, carry):
-            v, f, decay = carry
-            return v + decay * v[f], f[f], decay * decay
+        def double(_, d: _Doubling) -> _Doubling:
+            return _Doubling(d.value + d.decay * d.value[d.succ], d.succ[d.succ], d.decay * d.decay)
 
         # a loop, not unrolled: fused chains of gathers would be recomputed per element
         doublings = math.ceil(math.log2(num_iterations))
-        return jax.lax.fori_loop(0, doublings, double, (r_pi, succ[:, 0], cont))[0]
+        return jax.lax.fori_loop(0, doublings, double, _Doubling(r_pi, succ[:, 0], cont)).value
 
     def sweep(_, v):
         return _sweep(succ, r_pi, cont, v)
@@ -227,19 +243,17 @@ def policy_value_to_tolerance(
     def sweep(_, v):
         return _sweep(succ, r_pi, cont, v)
 
-    def block(carry):
-        v, _, n = carry
-        v = jax.lax.fori_loop(0, check_every - 1, sweep, v)
+    def block(e: _Evaluation) -> _Evaluation:
+        v = jax.lax.fori_loop(0, check_every - 1, sweep, e.value)
         new = sweep(0, v)
-        return new, factor * jnp.max(jnp.abs(new - v)), n + check_every
+        return _Evaluation(new, factor * jnp.max(jnp.abs(new - v)), e.sweeps + check_every)
 
-    def not_done(carry):
-        _, bound, n = carry
-        return (bound > tol) & (n < max_iterations)
+    def not_done(e: _Evaluation) -> jax.Array:
+        return (e.bound > tol) & (e.sweeps < max_iterations)
 
-    init = (initial_value, jnp.asarray(jnp.inf, r_pi.dtype), jnp.zeros((), jnp.int32))
-    v, _, sweeps = jax.lax.while_loop(not_done, block, init)
-    return v, sweeps
+    init = _Evaluation(initial_value, jnp.asarray(jnp.inf, r_pi.dtype), jnp.zeros((), jnp.int32))
+    final = jax.lax.while_loop(not_done, block, init)
+    return final.value, final.sweeps
 
 
 def greedy_policy_value(
