@@ -1,6 +1,6 @@
 """Reproduced results, one module per figure; each runnable as ``mbrl-jax run NAME``.
 
-Every module has ``NAME``, ``DESCRIPTION``, ``run(runs, seed, progress) -> result``
+Every module has ``NAME``, ``DESCRIPTION``, ``run(*, runs, seed, progress, ...) -> result``
 (a dict in the result.json format) and ``summary(result) -> str``. A module with
 ``PRESETS`` (named settings, e.g. ``cpu`` and ``paper``) also takes ``preset=NAME``.
 """

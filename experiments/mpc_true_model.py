@@ -73,6 +73,7 @@ def make_episode(env, env_params, planner: Planner, steps: int):
 
 
 def run(
+    *,
     runs: int = 10,
     seed: int = 0,
     progress: bool = True,

@@ -23,7 +23,7 @@ PRESETS = {
 }
 
 
-def run(runs: int = 5, seed: int = 0, progress: bool = True, preset: str | None = None, **kw):
+def run(*, runs: int = 5, seed: int = 0, progress: bool = True, preset: str | None = None, **kw):
     settings = settings_for(PRESETS, preset, **kw)
     return run_pets_experiment(
         NAME,

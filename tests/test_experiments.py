@@ -1,6 +1,7 @@
 """Experiments through the CLI: the output contract and the figures' claims."""
 
 import csv
+import inspect
 import json
 import re
 
@@ -125,3 +126,14 @@ def test_planners_on_the_true_model_beat_random_shooting():
     y = {label: c["y"][0] for label, c in result["curves"].items()}
     assert set(y) == {"random shooting", "CEM", "MPPI", "iCEM"}
     assert min(y["CEM"], y["MPPI"], y["iCEM"]) > y["random shooting"]
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_every_experiment_takes_keyword_arguments_only(name):
+    """Experiments follow the library's construction convention: settings keyword-only."""
+    parameters = inspect.signature(load(name).run).parameters.values()
+    positional = [
+        p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    assert not positional, f"{name}: run() takes {positional} positionally"
+    assert {"runs", "seed", "progress"} <= {p.name for p in parameters}

@@ -41,6 +41,19 @@ def test_epsilon_greedy_breaks_ties_uniformly_and_explores_with_epsilon():
     assert np.allclose(freq, [0.05, 0.45, 0.45, 0.05], atol=0.015)
 
 
+def test_epsilon_greedy_acts_per_row_of_a_batch():
+    """The DQN's batched use: one action per row, the row's own maximum (ties shared)."""
+    q = jnp.array([[1.0, 3.0, 3.0, 0.0], [5.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 2.0]])
+    keys = jax.random.split(KEY, 5000)
+    greedy = np.asarray(jax.vmap(lambda k: epsilon_greedy(q, 0.0, k))(keys))
+    assert greedy.shape == (5000, 3) and greedy.dtype == np.int32
+    assert set(np.unique(greedy[:, 0])) == {1, 2} and abs((greedy[:, 0] == 1).mean() - 0.5) < 0.03
+    assert (greedy[:, 1] == 0).all() and (greedy[:, 2] == 3).all()
+    explore = np.asarray(jax.vmap(lambda k: epsilon_greedy(q, 1.0, k))(keys))
+    for row in explore.T:  # epsilon 1: uniform over the 4 actions in every row
+        assert np.allclose(np.bincount(row, minlength=4) / len(row), 0.25, atol=0.025)
+
+
 def test_sample_model_returns_what_was_stored_and_overwrites():
     model = tabular_sample_model(4, 2)
     state = model.init(KEY)
