@@ -18,11 +18,13 @@ from mbrl_jax.envs import (
     mountain_car_termination,
 )
 from mbrl_jax.learners import (
+    QNetwork,
     check_q_training,
     double_q_learning_target,
     dqn,
     q_learning,
     q_learning_target,
+    td_loss,
 )
 from mbrl_jax.models import neural_model, tabular_sample_model
 from mbrl_jax.replay import buffer_add_batch, buffer_init
@@ -427,3 +429,26 @@ def test_experiment_writes_the_contract_at_toy_size(tmp_path):
     # one-step error is small next to the observations' own squared change (~0.1).
     assert max(saved["curves"]["1-step error, n=2"]["y"]) < 0.05
     assert paths["png"].stat().st_size > 0 and paths["csv"].read_text().startswith("label")
+
+
+def test_td_loss_by_hand():
+    """A linear Q (no hidden layer) with known weights: the loss of two transitions,
+    squared and Huber, DQN and double-DQN targets, against the module docstring's L."""
+    network = QNetwork((), 2)
+    online = {"params": {"Dense_0": {"kernel": jnp.array([[1.0, 0.0], [0.0, 2.0]]),
+                                     "bias": jnp.zeros(2)}}}  # fmt: skip
+    target = {"params": {"Dense_0": {"kernel": jnp.array([[0.0, 3.0], [1.0, 0.0]]),
+                                     "bias": jnp.zeros(2)}}}  # fmt: skip
+    data = batch([[1.0, 1.0], [2.0, 0.0]], [1, 0], [1.0, 0.0], [[1.0, 0.0], [0.0, 1.0]],
+                  [False, True])  # fmt: skip
+    # Q(s, .) = s W: Q_online(s1) = (1, 2), Q_online(s2) = (2, 0): taken 2 and 2.
+    # Q_target(s1') = (0, 3), Q_target(s2') = (1, 0); s2' is terminal.
+    # DQN: y1 = 1 + 0.5 * 3 = 2.5;  double: a* = argmax Q_online(s1') = argmax (1, 0) = 0,
+    # y1 = 1 + 0.5 * 0 = 1.0; both y2 = 0.
+    for double, y1 in ((False, 2.5), (True, 1.0)):
+        errors = np.array([y1 - 2.0, 0.0 - 2.0])
+        squared = td_loss(network, online, target, data, 0.5, double, "squared")
+        np.testing.assert_allclose(squared, np.mean(0.5 * errors**2), rtol=1e-6)
+        huber = td_loss(network, online, target, data, 0.5, double, "huber")
+        per_item = np.where(np.abs(errors) <= 1, 0.5 * errors**2, np.abs(errors) - 0.5)
+        np.testing.assert_allclose(huber, np.mean(per_item), rtol=1e-6)
