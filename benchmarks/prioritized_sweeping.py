@@ -31,9 +31,9 @@ from mbrl_jax.timing import compile_and_time, device_description, versions
 from mbrl_jax.types import Transition
 
 
-def busy_planning(resolution, block_size: int | None, num_updates: int):
+def busy_planning(resolution, block_size: int | None, planning_steps: int):
     """``run(keys) -> DynaState`` that learns the model from a random walk, fills the
-    queue, then makes ``num_updates`` planning updates; and the planning part alone."""
+    queue, then makes ``planning_steps`` planning updates; and the planning part alone."""
     env = dyna_maze(resolution)
     params = env.default_params
     states, actions = env.num_states, env.num_actions
@@ -64,7 +64,7 @@ def busy_planning(resolution, block_size: int | None, num_updates: int):
         return state._replace(search=state.search._replace(queue=queue))
 
     def plan(state: DynaState, key: jax.Array) -> DynaState:
-        return planning_updates(learner, model, search, num_updates, state, key)
+        return planning_updates(learner, model, search, planning_steps, state, key)
 
     return prepare, plan
 
