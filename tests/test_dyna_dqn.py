@@ -151,6 +151,7 @@ def test_batch_updates_converge_to_the_known_optimal_q(double):
     np.testing.assert_allclose(train(jax.random.key(0)), [[1.0, 1.8], [0.0, 2.0]], atol=0.02)
 
 
+@pytest.mark.slow
 def test_real_transitions_are_replayed_and_epsilon_follows_real_steps():
     learner = dqn(
         2,
@@ -191,6 +192,7 @@ def test_replay_updates_take_that_many_steps_per_real_transition():
     assert int(state.updates) == 3 * (5 - 3 + 1)
 
 
+@pytest.mark.slow
 def test_nan_in_the_q_loss_is_detected_reported_and_skipped():
     learner = dqn(2, 2, hidden=(8,))
     states = jax.vmap(learner.init)(seeds(3))

@@ -55,6 +55,7 @@ def test_random_trial_stores_every_step_and_restarts_episodes(compiled):
     assert bool(jnp.all(state.info.epochs >= 1)) and bool(jnp.all(state.info.nan_step < 0))
 
 
+@pytest.mark.slow
 def test_planned_trial_stores_only_the_first_episode(compiled):
     init, trial, keys = compiled
     state, _ = init(keys)

@@ -1,4 +1,5 @@
-"""Every Python example in the README runs, at a smaller size, with the names it shows."""
+"""Every Python example in the README runs, at a smaller size, with the names it shows
+(the two neural ones in make test-slow)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
@@ -32,6 +34,7 @@ def test_compose_a_tabular_agent():
     assert namespace["metrics"].episode_length.shape == (20, 50)
 
 
+@pytest.mark.slow
 def test_neural_dyna():
     namespace = run_block(
         1,
@@ -45,6 +48,7 @@ def test_neural_dyna():
     np.testing.assert_array_equal(updates, 300 + 5 * (300 - 100 + 1))
 
 
+@pytest.mark.slow
 def test_decision_time_planning_and_pets():
     namespace = run_block(
         2,
