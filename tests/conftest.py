@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import jax
-import numpy as np
 import pytest
 
 from mbrl_jax.agents import dyna_q
 from mbrl_jax.envs import dyna_maze
+from mbrl_jax.sweep import seed_keys
 from mbrl_jax.train import TrainConfig, make_train
 
 
@@ -31,4 +31,5 @@ def figure_8_2_train(maze):
 
 
 def seeds(count: int, start: int = 0) -> jax.Array:
-    return jax.vmap(jax.random.key)(np.arange(start, start + count, dtype=np.uint32))
+    """The keys of runs ``start .. start + count - 1``, as every experiment makes them."""
+    return seed_keys(start, count)[1]

@@ -161,21 +161,6 @@ def _stored(transition: Transition) -> Transition:
     )
 
 
-def _replay_updates(
-    rule: _TDRule, state: DQNState, key: PRNGKey, *, batch_size: int, updates: int, ready: jax.Array
-) -> DQNState:
-    """``updates`` gradient steps on fresh minibatches of the replay buffer (skipped
-    until ``ready``)."""
-    if updates == 1:
-        return _gradient_step(rule, state, buffer_sample(state.buffer, key, batch_size), ready)
-
-    def replay_step(i, state: DQNState) -> DQNState:
-        sample = buffer_sample(state.buffer, jax.random.fold_in(key, i), batch_size)
-        return _gradient_step(rule, state, sample, ready)
-
-    return jax.lax.fori_loop(0, updates, replay_step, state)
-
-
 def _check_obs(obs: Any, obs_size: int) -> bool:
     """True for a (B, obs_size) batch, False for one (obs_size,) observation; ValueError
     for anything else."""
@@ -186,6 +171,98 @@ def _check_obs(obs: Any, obs_size: int) -> bool:
         f"the learner was built for observations of shape ({obs_size},) and takes one "
         f"(obs_size,) transition or a (B, {obs_size}) batch, got obs of shape {shape}"
     )
+
+
+def _td_rule(
+    num_actions: int,
+    *,
+    hidden: Sequence[int],
+    learning_rate: Any,
+    gamma: Any,
+    loss: str,
+    double: bool,
+    target_period: int,
+    target_tau: Any,
+    max_grad_norm: float,
+) -> _TDRule:
+    """The network, optimizer and TD settings, every value checked."""
+    num_actions = check_count("num_actions", num_actions, minimum=1)
+    hidden = tuple(check_count("hidden width", w, minimum=1) for w in hidden)
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if not isinstance(double, bool):
+        raise ValueError(f"double must be a bool, got {double!r}")
+    check_positive("learning_rate", learning_rate)
+    check_in_range("gamma", gamma, 0.0, 1.0)
+    check_in_range("target_tau", target_tau, 0.0, 1.0)
+    target_period = check_count("target_period", target_period, minimum=1)
+    check_positive("max_grad_norm", max_grad_norm)
+    optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
+    network = QNetwork(hidden, num_actions)
+    return _TDRule(network, optimizer, gamma, double, loss, target_period, target_tau)
+
+
+class _Replay(NamedTuple):
+    """How real transitions are replayed: fixed by the factory."""
+
+    capacity: int
+    batch_size: int
+    learning_starts: int  # real transitions stored before the first gradient step
+    updates: int  # gradient steps per real transition
+
+
+def _replay(capacity: int, batch_size: int, learning_starts: int, updates: int) -> _Replay:
+    batch_size = check_count("batch_size", batch_size, minimum=1)
+    capacity = check_count("capacity", capacity, minimum=1)
+    if capacity < batch_size:
+        raise ValueError(
+            f"the replay capacity must hold at least one batch: capacity={capacity} < "
+            f"batch_size={batch_size}"
+        )
+    return _Replay(
+        capacity,
+        batch_size,
+        check_count("learning_starts", learning_starts, minimum=0),
+        check_count("replay_updates", updates, minimum=1),
+    )
+
+
+def _epsilon_schedule(start: Any, end: Any, steps: int) -> optax.Schedule:
+    """Epsilon falling linearly from ``start`` to ``end`` over ``steps`` real steps."""
+    check_in_range("epsilon_start", start, 0.0, 1.0)
+    check_in_range("epsilon_end", end, 0.0, 1.0)
+    steps = check_count("epsilon_steps", steps, minimum=0)
+    return optax.linear_schedule(start, end, max(steps, 1))
+
+
+def _init_state(rule: _TDRule, replay: _Replay, obs_size: int, key: PRNGKey) -> DQNState:
+    params = rule.network.init(key, jnp.zeros((obs_size,)))
+    example = Transition(
+        jnp.zeros((obs_size,)), jnp.zeros((), jnp.int32), jnp.zeros(()),
+        jnp.zeros((obs_size,)), jnp.zeros((), bool),
+    )  # fmt: skip
+    zero = jnp.zeros((), jnp.int32)
+    buffer = buffer_init(example, replay.capacity)
+    opt_state = rule.optimizer.init(params)
+    return DQNState(params, params, opt_state, buffer, zero, zero, jnp.zeros(()), zero - 1)
+
+
+def _real_update(
+    rule: _TDRule, replay: _Replay, state: DQNState, transition: Transition, key: PRNGKey
+) -> DQNState:
+    """Store a real transition, count it, and take ``replay.updates`` gradient steps on
+    fresh replay minibatches once ``learning_starts`` transitions are stored."""
+    buffer = buffer_add(state.buffer, _stored(transition))
+    state = state._replace(buffer=buffer, env_steps=state.env_steps + 1)
+    ready = buffer.size >= max(replay.learning_starts, 1)
+    if replay.updates == 1:
+        return _gradient_step(rule, state, buffer_sample(buffer, key, replay.batch_size), ready)
+
+    def replay_step(i, state: DQNState) -> DQNState:
+        sample = buffer_sample(state.buffer, jax.random.fold_in(key, i), replay.batch_size)
+        return _gradient_step(rule, state, sample, ready)
+
+    return jax.lax.fori_loop(0, replay.updates, replay_step, state)
 
 
 def check_q_training(state: DQNState, where: str = "Q-learning") -> None:
@@ -226,46 +303,16 @@ def dqn(
     matches the update budget of n planning steps with real data instead of a model).
     """
     obs_size = check_count("obs_size", obs_size, minimum=1)
-    num_actions = check_count("num_actions", num_actions, minimum=1)
-    hidden = tuple(check_count("hidden width", w, minimum=1) for w in hidden)
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-    if not isinstance(double, bool):
-        raise ValueError(f"double must be a bool, got {double!r}")
-    check_positive("learning_rate", learning_rate)
-    check_in_range("gamma", gamma, 0.0, 1.0)
-    check_in_range("target_tau", target_tau, 0.0, 1.0)
-    check_in_range("epsilon_start", epsilon_start, 0.0, 1.0)
-    check_in_range("epsilon_end", epsilon_end, 0.0, 1.0)
-    target_period = check_count("target_period", target_period, minimum=1)
-    epsilon_steps = check_count("epsilon_steps", epsilon_steps, minimum=0)
-    batch_size = check_count("batch_size", batch_size, minimum=1)
-    capacity = check_count("capacity", capacity, minimum=1)
-    if capacity < batch_size:
-        raise ValueError(
-            f"the replay capacity must hold at least one batch: capacity={capacity} < "
-            f"batch_size={batch_size}"
-        )
-    learning_starts = check_count("learning_starts", learning_starts, minimum=0)
-    replay_updates = check_count("replay_updates", replay_updates, minimum=1)
-    check_positive("max_grad_norm", max_grad_norm)
-
-    network = QNetwork(hidden, num_actions)
-    optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
-    rule = _TDRule(network, optimizer, gamma, double, loss, target_period, target_tau)
-    epsilon_of = optax.linear_schedule(epsilon_start, epsilon_end, max(epsilon_steps, 1))
-    example = Transition(
-        jnp.zeros((obs_size,)), jnp.zeros((), jnp.int32), jnp.zeros(()),
-        jnp.zeros((obs_size,)), jnp.zeros((), bool),
+    rule = _td_rule(
+        num_actions, hidden=hidden, learning_rate=learning_rate, gamma=gamma, loss=loss,
+        double=double, target_period=target_period, target_tau=target_tau,
+        max_grad_norm=max_grad_norm,
     )  # fmt: skip
+    replay = _replay(capacity, batch_size, learning_starts, replay_updates)
+    epsilon_of = _epsilon_schedule(epsilon_start, epsilon_end, epsilon_steps)
 
     def init(key: PRNGKey) -> DQNState:
-        params = network.init(key, jnp.zeros((obs_size,)))
-        zero = jnp.zeros((), jnp.int32)
-        buffer = buffer_init(example, capacity)
-        return DQNState(
-            params, params, optimizer.init(params), buffer, zero, zero, jnp.zeros(()), zero - 1
-        )
+        return _init_state(rule, replay, obs_size, key)
 
     def act(state: DQNState, obs, key: PRNGKey) -> jax.Array:
         return epsilon_greedy(q_values(state, obs), epsilon_of(state.env_steps), key)
@@ -275,14 +322,9 @@ def dqn(
         experience: stored, counted, and learned from through replay minibatches."""
         if _check_obs(transition.obs, obs_size):
             return _gradient_step(rule, state, transition, jnp.asarray(True))
-        buffer = buffer_add(state.buffer, _stored(transition))
-        state = state._replace(buffer=buffer, env_steps=state.env_steps + 1)
-        ready = buffer.size >= max(learning_starts, 1)
-        return _replay_updates(
-            rule, state, key, batch_size=batch_size, updates=replay_updates, ready=ready
-        )
+        return _real_update(rule, replay, state, transition, key)
 
     def q_values(state: DQNState, obs: jax.Array) -> jax.Array:
-        return network.apply(state.params, obs)
+        return rule.network.apply(state.params, obs)
 
     return DQN(init, act, update, q_values)

@@ -18,12 +18,9 @@ from mbrl_jax.envs import ContinuousCartPole, dyna_maze, make
 from mbrl_jax.learners import dqn
 from mbrl_jax.models import neural_model
 from mbrl_jax.planners import cem, env_step_fn
+from mbrl_jax.sweep import seed_keys
 from mbrl_jax.train import TrainConfig, make_train
 from mbrl_jax.types import Agent, Transition
-
-
-def _keys(count: int) -> jax.Array:
-    return jax.vmap(jax.random.key)(np.arange(count, dtype=np.uint32))
 
 
 def _list(x) -> list:
@@ -37,7 +34,7 @@ def figure_8_2() -> dict:
     for n in (0, 5, 50):
         agent = dyna_q(env.num_states, env.num_actions, planning_steps=n)
         train = make_train(env, agent, TrainConfig(num_episodes=50))
-        state, metrics = jax.jit(jax.vmap(train))(_keys(3))
+        state, metrics = jax.jit(jax.vmap(train))(seed_keys(0, 3)[1])
         out[f"n={n}"] = {
             "episode_length": _list(metrics.episode_length),
             "updates": _list(state.updates),
