@@ -18,6 +18,7 @@ CONTRACT_KEYS = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_cli_writes_result_json_png_and_csv(tmp_path, capsys):
     out = tmp_path / "dm"
     assert (

@@ -157,6 +157,7 @@ def cartpole_episode_lengths(choose, keys, steps: int = 100):
     return jax.jit(jax.vmap(episode))(keys)
 
 
+@pytest.mark.slow
 def test_cartpole_with_true_dynamics_beats_random():
     env, params = gymnax.make("CartPole-v1")
     step_fn = env_step_fn(env, params)

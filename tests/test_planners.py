@@ -192,6 +192,7 @@ def test_cem_with_the_true_model_balances_the_cartpole(cartpole):
     assert float(jnp.mean(random_returns)) < 60  # a random force drops the pole fast
 
 
+@pytest.mark.slow
 def test_icem_with_the_true_model_balances_the_cartpole(cartpole):
     planner = icem(cartpole.action_space(), horizon=15, population=64, elites=8, iterations=3)
     returns = true_model_episode(cartpole, planner, 200)(jax.random.split(jax.random.key(0), 3))

@@ -211,6 +211,7 @@ def test_greedy_path_length_is_the_shortest_path_for_optimal_q_and_fails_for_zer
     assert int(maze.greedy_path_length(jnp.zeros_like(q), params, 30)) == 31
 
 
+@pytest.mark.slow
 def test_example_8_4_prioritized_sweeping_needs_several_times_fewer_updates():
     """Two smallest sizes, 4 runs: every run finds a verified-optimal path, and
     prioritized sweeping needs at least 5x fewer updates than Dyna-Q."""

@@ -75,6 +75,7 @@ def test_chunks_equal_one_call_and_compile_once_per_group(swept):
     np.testing.assert_array_equal(chunked.metrics, swept.metrics)
 
 
+@pytest.mark.slow
 def test_a_small_memory_budget_chunks_the_runs(swept):
     assert swept.runs_per_call == [6, 6]  # "auto" budget: everything in one call
     TRACES.clear()

@@ -259,6 +259,7 @@ def small_figure():
     return fig88.run(runs=100, progress=False, groups=((100, 1, 2000),), num_checkpoints=20)
 
 
+@pytest.mark.slow
 def test_small_figure_on_policy_leads_early_and_uniform_wins_late(small_figure):
     uniform = small_figure["curves"]["uniform, 100 states, b=1"]
     on_policy = small_figure["curves"]["on-policy, 100 states, b=1"]
