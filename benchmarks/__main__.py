@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import dyna_dqn, dyna_maze, planning, prioritized_sweeping
+from benchmarks import dyna_dqn, dyna_maze, planning, prioritized_sweeping, tabular_planning
 from mbrl_jax.timing import device_description, versions
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str]], None], list[str]]] = {
         ["--runs", "2", "--repeats", "1", "--updates", "200", "--sizes", "1"],
     ),
     "planning": (planning.main, ["--quick", "--no-scaling"]),
+    "tabular_planning": (tabular_planning.main, ["--quick"]),
     "dyna_dqn": (dyna_dqn.main, ["--seeds", "1,8", "--n", "0", "--steps", "300", "--repeats", "1"]),
 }
 

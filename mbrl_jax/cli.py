@@ -95,6 +95,16 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _own_plot(name: str):
+    """The experiment's own ``plot(result, path)`` when it has one (a figure that is
+    not only line curves, e.g. policy-snapshot's arrows), else None."""
+    import experiments
+
+    if name not in experiments.EXPERIMENTS:
+        return None
+    return getattr(experiments.load(name), "plot", None)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import experiments
@@ -108,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
         result = json.loads(args.result.read_text())
         path = args.result.with_name(f"{result['experiment']}.png")
-        plot_result(result, path)
+        (_own_plot(result["experiment"]) or plot_result)(result, path)
         print(f"wrote {path}")
         return 0
     if args.command == "sweep":
@@ -139,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         kwargs["env"] = args.env
     with profile_to(args.profile):
         result = module.run(seed=args.seed, progress=not args.no_progress, **kwargs)
-    paths = write_result(result, args.out or Path("results") / args.name)
+    paths = write_result(
+        result, args.out or Path("results") / args.name, plot=getattr(module, "plot", None)
+    )
     print(module.summary(result))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     if args.profile is not None:

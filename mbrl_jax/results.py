@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,7 @@ def plot_result(result: dict[str, Any], path: Path, style: dict[str, Any] | None
     ``style`` keys (all optional): ``x_min`` (first x drawn), ``y_lim``, ``log_x``,
     ``log_y``, ``title``, and ``panels``: a list of ``{"title": ..., "labels": [...]}``
     drawing those curves side by side, one panel each (as the book's Figure 8.8); a
-    panel may set its own ``y_label`` and ``log_y``.
+    panel may set its own ``x_label``, ``y_label``, ``log_x`` and ``log_y``.
     """
     import matplotlib
 
@@ -86,23 +86,33 @@ def plot_result(result: dict[str, Any], path: Path, style: dict[str, Any] | None
     panels = style.get("panels") or [{"labels": list(result["curves"])}]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.4), squeeze=False)
     for ax, panel in zip(axes[0], panels, strict=True):
-        for label in panel["labels"]:
-            _plot_curve(ax, label, result["curves"][label], style.get("x_min", -np.inf))
-        if style.get("log_x"):
-            ax.set_xscale("log")
-        if panel.get("log_y", style.get("log_y")):
-            ax.set_yscale("log")
-        if "y_lim" in style:
-            ax.set_ylim(*style["y_lim"])
-        ax.set_xlabel(result["x_label"])
-        ax.set_ylabel(panel.get("y_label", result["y_label"]))
-        ax.set_title(panel.get("title", ""))
-        ax.legend()
-        ax.grid(alpha=0.3)
+        draw_panel(ax, result, panel, style)
     fig.suptitle(style.get("title", result["experiment"]))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def draw_panel(
+    ax, result: dict[str, Any], panel: dict[str, Any], style: dict[str, Any] | None = None
+) -> None:
+    """Draw the curves ``panel["labels"]`` of ``result`` on the matplotlib axes ``ax``,
+    with the keys of :func:`plot_result`'s ``style`` and ``panel`` (for an
+    experiment's own ``plot``, which may put curve panels beside other drawings)."""
+    style = style or {}
+    for label in panel["labels"]:
+        _plot_curve(ax, label, result["curves"][label], style.get("x_min", -np.inf))
+    if panel.get("log_x", style.get("log_x")):
+        ax.set_xscale("log")
+    if panel.get("log_y", style.get("log_y")):
+        ax.set_yscale("log")
+    if "y_lim" in style:
+        ax.set_ylim(*style["y_lim"])
+    ax.set_xlabel(panel.get("x_label", result["x_label"]))
+    ax.set_ylabel(panel.get("y_label", result["y_label"]))
+    ax.set_title(panel.get("title", ""))
+    ax.legend()
+    ax.grid(alpha=0.3)
 
 
 def _plot_curve(ax, label: str, c: dict[str, list], x_min: float) -> None:
@@ -114,15 +124,22 @@ def _plot_curve(ax, label: str, c: dict[str, list], x_min: float) -> None:
     ax.fill_between(x[keep], (y - err)[keep], (y + err)[keep], alpha=0.25)
 
 
-def write_result(result: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
-    """Write result.json, NAME.png and NAME.csv into ``out_dir``; return their paths."""
+def write_result(
+    result: dict[str, Any],
+    out_dir: str | Path,
+    plot: Callable[[dict[str, Any], Path], None] | None = None,
+) -> dict[str, Path]:
+    """Write result.json, NAME.png and NAME.csv into ``out_dir``; return their paths.
+
+    The PNG is drawn from the written result.json by ``plot(result, path)``, an
+    experiment's own figure, or by :func:`plot_result` when ``plot`` is None."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = result["experiment"]
     paths = {"json": out / "result.json", "png": out / f"{name}.png", "csv": out / f"{name}.csv"}
     paths["json"].write_text(json.dumps(result, indent=1) + "\n")
     write_csv(result, paths["csv"])
-    plot_result(json.loads(paths["json"].read_text()), paths["png"])
+    (plot or plot_result)(json.loads(paths["json"].read_text()), paths["png"])
     return paths
 
 

@@ -20,11 +20,12 @@ import numpy as np
 import pytest
 
 import mbrl_jax.agents as agents
-from mbrl_jax import dyna, learners, models, planners, search
+from mbrl_jax import blend, dyna, learners, models, planners, search
 from mbrl_jax.hyperparameters import static_hyperparameters, traced, traced_hyperparameters
 from mbrl_jax.types import Transition
 from tests import test_contract_models as contract_models
 from tests import test_contract_planners as contract_planners
+from tests import test_tabular_planners as tabular_planners
 
 S, A, OBS = 6, 3, 4
 
@@ -48,6 +49,7 @@ VALUES = {
     "gumbel_scale": (1.0, 0.0),
     "weight_decay": (0.0, 0.1),
     "logvar_bound_weight": (0.01, 1.0),
+    "store_step_size": (1.0, 0.5),
 }
 
 
@@ -142,6 +144,40 @@ EXERCISES |= {
 EXERCISES[planners.icem] = planner_exercise("icem", horizon=5)
 
 
+def tabular_planner_exercise(factory, **settings):
+    """``exercise(**h)``: one plan from the root of the hand-built tree MDP of
+    tests/test_tabular_planners.py, its leaves valued with that test's Q."""
+
+    def exercise(**hyperparameters):
+        planner = factory(5, 2, **settings, **hyperparameters)
+        q, key = tabular_planners.LEAF_Q, jax.random.key(0)
+        return planner.plan(q, tabular_planners.tree_model_fn, jnp.int32(0), key)
+
+    return exercise
+
+
+EXERCISES[planners.heuristic_search] = tabular_planner_exercise(planners.heuristic_search)
+EXERCISES[planners.rollout_planner] = tabular_planner_exercise(planners.rollout_planner, horizon=3)
+EXERCISES[planners.tabular_mcts] = tabular_planner_exercise(planners.tabular_mcts, num_simulations=4)
+
+
+def run_blend(**hyperparameters):
+    """Dyna-Q searching at decision time: the chain's updates, then four searched
+    (and stored) decisions from state 0."""
+    model = models.tabular_sample_model(S, A)
+    base = tabular_dyna(lambda learner, model: search.uniform_seen(S, A))
+    agent = blend.decision_time(base, model, planners.heuristic_search(S, A), **hyperparameters)
+    state, _ = run_tabular(agent)
+    actions = []
+    for i in range(4):
+        action, state = agent.act_stateful(state, jnp.int32(i % 2), jax.random.key(i))
+        actions.append(action)
+    return state, jnp.stack(actions)
+
+
+EXERCISES[blend.decision_time] = run_blend
+
+
 def model_exercise(name: str):
     """``exercise(**h)``: the contract test's model case ``name`` after one real
     transition (one online training step for a neural model), and its samples."""
@@ -157,7 +193,7 @@ def public_factories():
     """Every public callable of the library's packages that declares traced
     hyperparameters."""
     found = {}
-    for package in (learners, models, search, planners, agents):
+    for package in (learners, models, search, planners, agents, blend):
         names = getattr(package, "__all__", None) or [
             n for n in vars(package) if not n.startswith("_")
         ]
@@ -226,7 +262,7 @@ def test_every_factory_takes_its_hyperparameters_keyword_only():
     (a function returning a part) has a positional parameter with a default (a
     hyperparameter in disguise)."""
     offenders = []
-    for package in (learners, models, search, planners, agents):
+    for package in (learners, models, search, planners, agents, blend):
         for name in getattr(package, "__all__", []):
             value = getattr(package, name)
             if (

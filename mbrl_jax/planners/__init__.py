@@ -4,7 +4,9 @@ searching action sequences through any :data:`~mbrl_jax.types.StepFn`, and
 
 Every planner takes its action space positionally (a gymnax ``Box`` for
 :func:`random_shooting`, :func:`cem`, :func:`icem`, :func:`mppi`; a ``Discrete`` for
-:func:`categorical_cem` and :func:`mcts`) and every setting keyword-only.
+:func:`categorical_cem` and :func:`mcts`) and every setting keyword-only. The tabular
+planners (:func:`heuristic_search`, :func:`rollout_planner`, :func:`tabular_mcts`; S&B
+sections 8.8-8.11) take the sizes of a Q-table and search through a tabular model.
 """
 
 from mbrl_jax.planners.categorical import CategoricalPlanState, categorical_cem
@@ -21,8 +23,20 @@ from mbrl_jax.planners.shooting import (
     evaluate_sequences,
     random_shooting,
 )
+from mbrl_jax.planners.tabular import (
+    ROLLOUT_POLICIES,
+    TabularModelFn,
+    TabularPlanInfo,
+    heuristic_search,
+    rollout_planner,
+    tabular_mcts,
+    tabular_step_fn,
+)
 
 __all__ = [
+    "ROLLOUT_POLICIES",
+    "TabularModelFn",
+    "TabularPlanInfo",
     "Bounds",
     "CategoricalPlanState",
     "GaussianPlanState",
@@ -36,6 +50,7 @@ __all__ = [
     "colored_noise",
     "env_step_fn",
     "evaluate_sequences",
+    "heuristic_search",
     "icem",
     "mcts",
     "mpc",
@@ -43,4 +58,7 @@ __all__ = [
     "plan_batch",
     "random_shooting",
     "rollout",
+    "rollout_planner",
+    "tabular_mcts",
+    "tabular_step_fn",
 ]

@@ -1,0 +1,275 @@
+"""Background planning, decision-time planning and their blend on the book's mazes, at an
+equal number of model calls per real step (S&B sections 8.8-8.9).
+
+Every agent is Dyna-Q (alpha 1, gamma 0.95: the mazes are deterministic, so the
+sample model is exact) wrapped by :func:`mbrl_jax.blend.decision_time`, acting
+epsilon-greedily (0.1) on the values its decision finally rests on, and spends the same
+budget of model calls per real step (default 20), split between a heuristic search
+from the current state (:func:`mbrl_jax.planners.heuristic_search`; depth 1 costs 4
+calls, depth 2 costs 20) and background planning updates (``planning_steps``):
+
+- **Dyna-Q**: 20 background updates, no search (``planner=None``: plain Dyna-Q);
+- **search alone**: a depth-2 search, leaves valued 0, nothing stored, no background
+  planning (the Q-table still learns from real transitions);
+- **search + Q**: the same search with the learned Q at its leaves, nothing stored;
+- **blend**: a depth-1 search bootstrapped from Q, its backed-up values stored into
+  Q(s, .) (step size 1), and 16 background updates that propagate them.
+
+Measured: steps per episode on the Dyna maze (10 episodes; the claim is about the total
+over episodes 2-10) and cumulative reward on the blocking maze (change at step 1000,
+3000 steps) and the shortcut maze (change at step 3000, 6000 steps). The same seeds run
+every variant, so differences between variants are paired. The ``variants`` preset adds
+the other splits tried (a depth-2 blend, MCTS and rollout planners, the blend without
+its store); see the module's table in ``result.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from mbrl_jax.agents import dyna_q
+from mbrl_jax.blend import decision_time
+from mbrl_jax.envs import Maze, blocking_maze, dyna_maze, shortcut_maze
+from mbrl_jax.models import tabular_sample_model
+from mbrl_jax.planners import heuristic_search, rollout_planner, tabular_mcts
+from mbrl_jax.results import curve, make_result
+from mbrl_jax.sweep import seed_keys
+from mbrl_jax.timing import Timing, compile_and_run
+from mbrl_jax.train import TrainConfig, make_train
+from mbrl_jax.types import Agent, Planner
+
+NAME = "decision-time-maze"
+DESCRIPTION = "Dyna-Q, decision-time search and their blend at equal model calls, three mazes"
+
+BUDGET = 20  # model calls per real step, for every variant
+PLANNERS = {"heuristic": heuristic_search, "rollout": rollout_planner, "mcts": tabular_mcts}
+
+
+class Variant(NamedTuple):
+    """One way of spending the budget: a planner (None: no search), its settings, the
+    background ``planning_steps``, whether the search bootstraps from Q and the store's
+    step size."""
+
+    planner: str | None
+    settings: dict
+    planning_steps: int
+    bootstrap: bool = True
+    store_step_size: float = 1.0
+
+
+MAIN = {
+    "Dyna-Q": Variant(None, {}, 20, store_step_size=0.0),
+    "search alone": Variant("heuristic", dict(depth=2), 0, bootstrap=False, store_step_size=0.0),
+    "search + Q": Variant("heuristic", dict(depth=2), 0, store_step_size=0.0),
+    "blend": Variant("heuristic", dict(depth=1), 16),
+}
+OTHERS = {
+    "blend, depth 2": Variant("heuristic", dict(depth=2), 0),
+    "search + Q, depth 1 (no store)": Variant("heuristic", dict(depth=1), 16, store_step_size=0.0),
+    "blend, MCTS 10": Variant("mcts", dict(num_simulations=10), 10),
+    "blend, greedy rollouts": Variant(
+        "rollout", dict(rollouts=1, horizon=2, rollout_policy="greedy"), 12
+    ),
+}
+PRESETS = {"cpu": MAIN, "variants": MAIN | OTHERS}
+
+
+class Task(NamedTuple):
+    env: Maze
+    config: TrainConfig
+    change_step: int | None
+
+
+def _tasks() -> dict[str, Task]:
+    return {
+        "dyna maze": Task(dyna_maze(), TrainConfig(num_episodes=10), None),
+        "blocking maze": Task(blocking_maze(1000), TrainConfig(num_steps=3000, log_every=10), 1000),
+        "shortcut maze": Task(shortcut_maze(3000), TrainConfig(num_steps=6000, log_every=10), 3000),
+    }
+
+
+def _planner(variant: Variant, env: Maze, gamma: float) -> Planner | None:
+    if variant.planner is None:
+        return None
+    factory = PLANNERS[variant.planner]
+    return factory(env.num_states, env.num_actions, gamma=gamma, **variant.settings)
+
+
+def search_calls(planner: Planner | None, env: Maze) -> int:
+    """Model calls of one decision of ``planner`` through a sample model of ``env``."""
+    if planner is None:
+        return 0
+    model = tabular_sample_model(env.num_states, env.num_actions)
+    model_fn = lambda o, a, k: model.sample(model.init(k), o, a, k)  # noqa: E731
+    key = jax.random.key(0)
+    _, _, info = planner.plan(planner.init(key), model_fn, jnp.int32(0), key)
+    return int(info.model_calls)
+
+
+def build_agent(variant: Variant, env: Maze, *, alpha: float, epsilon: float, gamma: float):
+    """``(agent, budget split)`` for one variant on ``env``."""
+    num_states, num_actions = env.num_states, env.num_actions
+    base = dyna_q(
+        num_states,
+        num_actions,
+        planning_steps=variant.planning_steps,
+        alpha=alpha,
+        epsilon=epsilon,
+        gamma=gamma,
+    )
+    planner = _planner(variant, env, gamma)
+    agent: Agent = decision_time(
+        base,
+        tabular_sample_model(num_states, num_actions),
+        planner,
+        epsilon=epsilon,
+        store_step_size=variant.store_step_size,
+        bootstrap=variant.bootstrap,
+    )
+    calls = search_calls(planner, env)
+    split = dict(search_calls=calls, planning_steps=variant.planning_steps)
+    return agent, split
+
+
+def _paired(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Mean of a - b over runs, and its standard error (the runs share seeds)."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    return {"mean": float(d.mean()), "se": float(d.std(ddof=1) / np.sqrt(d.size))}
+
+
+def _score(task: Task, metrics) -> tuple[dict, np.ndarray]:
+    """``(curve, per-run score)``: steps per episode and the total over episodes 2-10
+    on the Dyna maze; cumulative reward and the reward gained after the change on a
+    changing maze."""
+    if task.change_step is None:
+        lengths = np.asarray(metrics.episode_length, float)
+        lengths[lengths < 0] = np.nan
+        episodes = np.arange(1, lengths.shape[1] + 1)
+        return curve(episodes, lengths), lengths[:, 1:10].sum(axis=1)
+    cumulative = np.asarray(metrics.cumulative_reward, float)
+    every = task.config.log_every
+    steps = np.arange(1, cumulative.shape[1] + 1) * every
+    before = cumulative[:, task.change_step // every - 1]
+    return curve(steps, cumulative), cumulative[:, -1] - before
+
+
+def run(
+    *,
+    runs: int = 30,
+    seed: int = 0,
+    progress: bool = True,
+    preset: str = "cpu",
+    alpha: float = 1.0,
+    epsilon: float = 0.1,
+    gamma: float = 0.95,
+) -> dict:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; available: {', '.join(PRESETS)}")
+    variants = PRESETS[preset]
+    seeds, keys = seed_keys(seed, runs)
+    curves, timing, scores, splits = {}, Timing(), {}, {}
+    jobs = [(t, v) for t in _tasks() for v in variants]
+    for task_name, label in tqdm(jobs, desc=NAME, unit="run", disable=not progress):
+        task = _tasks()[task_name]
+        agent, split = build_agent(
+            variants[label], task.env, alpha=alpha, epsilon=epsilon, gamma=gamma
+        )
+        if split["search_calls"] + split["planning_steps"] != BUDGET:
+            raise ValueError(
+                f"variant {label!r} spends {split} model calls per real step, not the "
+                f"budget of {BUDGET}"
+            )
+        splits[label] = split
+        train = make_train(task.env, agent, task.config)
+        (_, metrics), group_timing = compile_and_run(jax.vmap(train), keys)
+        timing += group_timing
+        curves[f"{task_name}: {label}"], scores.setdefault(task_name, {})[label] = _score(
+            task, metrics
+        )
+    return make_result(
+        NAME,
+        params=dict(
+            preset=preset,
+            budget_model_calls_per_step=BUDGET,
+            budget_split=splits,
+            variants={k: v._asdict() for k, v in variants.items()},
+            alpha=alpha,
+            epsilon=epsilon,
+            gamma=gamma,
+            runs=runs,
+        ),
+        seeds=seeds,
+        timing=timing,
+        x_label="Episodes",
+        y_label="Steps per episode",
+        curves=curves,
+        table=_table(scores),
+        plot_style={
+            "title": f"Equal model calls per real step ({BUDGET}): Dyna-Q, search, blend",
+            "panels": [
+                {
+                    "title": "Dyna maze",
+                    "labels": [f"dyna maze: {v}" for v in variants],
+                    "log_y": True,
+                },
+                {
+                    "title": "Blocking maze (blocked at step 1000)",
+                    "labels": [f"blocking maze: {v}" for v in variants],
+                    "x_label": "Time steps",
+                    "y_label": "Cumulative reward",
+                },
+                {
+                    "title": "Shortcut maze (shortcut at step 3000)",
+                    "labels": [f"shortcut maze: {v}" for v in variants],
+                    "x_label": "Time steps",
+                    "y_label": "Cumulative reward",
+                },
+            ],
+        },
+    )
+
+
+SCORES = {
+    "dyna maze": "total steps, episodes 2-10",
+    "blocking maze": "reward after the change",
+    "shortcut maze": "reward after the change",
+}
+
+
+def _table(scores: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Per task and variant: the score's mean and standard error over runs, and the
+    blend's paired difference from it."""
+    table = {}
+    for task_name, by_variant in scores.items():
+        rows = {}
+        for label, values in by_variant.items():
+            rows[label] = {
+                "mean": float(np.mean(values)),
+                "se": float(np.std(values, ddof=1) / np.sqrt(len(values))),
+                "blend minus this": _paired(by_variant["blend"], values),
+            }
+        table[task_name] = {"score": SCORES[task_name], "rows": rows}
+    return table
+
+
+def summary(result: dict) -> str:
+    lines = []
+    split = result["params"]["budget_split"]
+    for task_name, entry in result["table"].items():
+        lines.append(f"{task_name} ({entry['score']}; mean +- s.e., blend - variant paired):")
+        for label, row in entry["rows"].items():
+            d = row["blend minus this"]
+            calls = split[label]
+            lines.append(
+                f"  {label:32s} {row['mean']:8.1f} +- {row['se']:5.1f}   "
+                f"blend - this {d['mean']:+8.1f} +- {d['se']:5.1f}   "
+                f"(search {calls['search_calls']}, planning {calls['planning_steps']})"
+            )
+    t = result["timing"]
+    lines.append(f"compile {t['compile_s']:.1f} s, run {t['run_s']:.1f} s")
+    return "\n".join(lines)
