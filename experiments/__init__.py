@@ -12,6 +12,7 @@ from types import ModuleType
 
 EXPERIMENTS: dict[str, str] = {
     "dyna-maze": "experiments.dyna_maze",
+    "policy-snapshot": "experiments.policy_snapshot",
     "blocking-maze": "experiments.blocking_maze",
     "shortcut-maze": "experiments.shortcut_maze",
     "prioritized-sweeping": "experiments.prioritized_sweeping",
@@ -21,6 +22,8 @@ EXPERIMENTS: dict[str, str] = {
     "pets-pendulum": "experiments.pets_pendulum",
     "mpc-true-model": "experiments.mpc_true_model",
     "dyna-dqn": "experiments.dyna_dqn",
+    "racetrack-rtdp": "experiments.racetrack_rtdp",
+    "decision-time-maze": "experiments.decision_time_maze",
 }
 
 

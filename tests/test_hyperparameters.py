@@ -158,7 +158,9 @@ def tabular_planner_exercise(factory, **settings):
 
 EXERCISES[planners.heuristic_search] = tabular_planner_exercise(planners.heuristic_search)
 EXERCISES[planners.rollout_planner] = tabular_planner_exercise(planners.rollout_planner, horizon=3)
-EXERCISES[planners.tabular_mcts] = tabular_planner_exercise(planners.tabular_mcts, num_simulations=4)
+EXERCISES[planners.tabular_mcts] = tabular_planner_exercise(
+    planners.tabular_mcts, num_simulations=4
+)
 
 
 def run_blend(**hyperparameters):

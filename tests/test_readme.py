@@ -26,7 +26,7 @@ def run_block(index: int, *replacements: tuple[str, str]) -> dict:
 
 
 def test_every_block_is_run_here():
-    assert len(BLOCKS) == 3
+    assert len(BLOCKS) == 4
 
 
 def test_compose_a_tabular_agent():
@@ -63,3 +63,11 @@ def test_decision_time_planning_and_pets():
     low, high = namespace["env"].action_space().low, namespace["env"].action_space().high
     assert np.all((low <= namespace["action"]) & (namespace["action"] <= high))
     assert np.isfinite(float(namespace["metrics"].episode_return))
+
+
+def test_tabular_decision_time_planning_and_the_blend():
+    namespace = run_block(3, ("key(0), 30))", "key(0), 4))"), ("num_episodes=10", "num_episodes=3"))
+    lengths = np.asarray(namespace["metrics"].episode_length)
+    assert lengths.shape == (4, 3) and np.all(lengths >= 14)  # 14: the shortest path
+    assert namespace["info"].action_values.shape == (4,)
+    assert 0 <= int(namespace["action"]) < 4

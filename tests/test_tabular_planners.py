@@ -222,7 +222,8 @@ def test_tabular_planner_contract(name):
     batched = jax.vmap(plan)(cells, keys)
     for i in range(cells.shape[0]):
         one = plan(cells[i], keys[i])
-        jax.tree.map(lambda b, o: np.testing.assert_array_equal(b[i], o), batched, one)
+        row = jax.tree.map(lambda b, i=i: b[i], batched)
+        jax.tree.map(np.testing.assert_array_equal, row, one)
     again = jax.vmap(plan)(cells, keys)
     jax.tree.map(np.testing.assert_array_equal, batched, again)  # same key, same plan
     actions, q_out, info = batched

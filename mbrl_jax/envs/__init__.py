@@ -1,5 +1,5 @@
-"""Environments: the book's mazes, random MDPs and a continuous-force cart-pole
-(gymnax-compatible), plus any gymnax environment by name."""
+"""Environments: the book's mazes, the racetrack, random MDPs and a continuous-force
+cart-pole (gymnax-compatible), plus any gymnax environment by name."""
 
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ from mbrl_jax.envs.maze import (
     parse_layout,
     scale_layout,
     shortcut_maze,
+)
+from mbrl_jax.envs.racetrack import (
+    RACETRACK_LEFT,
+    Racetrack,
+    RacetrackParams,
+    RacetrackState,
+    parse_track,
+    racetrack_distribution,
 )
 from mbrl_jax.envs.random_mdp import (
     EVALUATION_ITERATIONS,
@@ -52,6 +60,10 @@ __all__ = [
     "Maze",
     "MazeParams",
     "MazeState",
+    "RACETRACK_LEFT",
+    "Racetrack",
+    "RacetrackParams",
+    "RacetrackState",
     "RandomMDP",
     "RandomMDPParams",
     "acrobot_termination",
@@ -65,9 +77,11 @@ __all__ = [
     "make",
     "mountain_car_termination",
     "parse_layout",
+    "parse_track",
     "pendulum_reward",
     "policy_value",
     "policy_value_to_tolerance",
+    "racetrack_distribution",
     "random_mdp_params",
     "scale_layout",
     "shortcut_maze",
