@@ -140,6 +140,7 @@ def test_killed_run_resumes_bit_identical(chunks, uninterrupted, tmp_path):
     assert_trees_equal(again, uninterrupted)
 
 
+@pytest.mark.slow
 def test_vmapped_run_interrupted_in_process(maze, chunks, tmp_path):
     start, run_chunk = chunks
     keys = jax.random.split(jax.random.key(1), 2)

@@ -63,7 +63,13 @@ def run(learner, obs, transition_of, key):
     return learner.init(k_init), state, learner.act(state, obs, k_act)
 
 
-@pytest.mark.parametrize("name", list(LEARNERS_UNDER_TEST))
+SLOW = {"dqn/batch"}  # compiles a second DQN; make test-slow runs it
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in LEARNERS_UNDER_TEST],
+)
 def test_learner_contract(name):
     learner, obs, transition_of = LEARNERS_UNDER_TEST[name]
     go = jax.jit(lambda key: run(learner, obs, transition_of, key))

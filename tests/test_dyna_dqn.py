@@ -294,6 +294,7 @@ def test_tabular_and_neural_dyna_are_the_same_dyna_call(maze):
     assert int(neu_state.learner.updates) == (steps - 50 + 1) + n * (steps - starts + 1)
 
 
+@pytest.mark.slow
 def test_planning_ratio_zero_is_plain_dqn_on_the_same_key():
     env, params = make("CartPole-v1")
     parts = neural_dyna(small_dqn(), small_model(env.action_space(params)), 4, planning_steps=0)

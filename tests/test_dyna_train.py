@@ -91,6 +91,7 @@ def test_step_metrics_count_rewards_and_episodes(maze):
     np.testing.assert_array_equal(cumulative, episodes)
 
 
+@pytest.mark.slow
 def test_planning_helps_as_in_figure_8_2(figure_8_2_train):
     """Figure 8.2's shape over 30 seeds: n=50 near the optimal 14 (~16-18 with
     epsilon 0.1) by episode 3, n=5 by about episode 6, n=0 needs ~25-30 episodes."""

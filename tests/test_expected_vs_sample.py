@@ -88,6 +88,7 @@ def test_result_follows_the_contract(result, tmp_path):
     assert "sample, b=10" in evs.summary(result) and "compile" in evs.summary(result)
 
 
+@pytest.mark.slow
 def test_same_seed_same_result():
     kwargs = dict(runs=20, seed=3, progress=False, branching=(10,), points=5)
     first, second = evs.run(**kwargs), evs.run(**kwargs)

@@ -220,7 +220,14 @@ def settings_rows(names):
     return {n: jnp.asarray([row[n] for row in rows]) for n in names}
 
 
-@pytest.mark.parametrize("factory", list(EXERCISES), ids=lambda f: f.__name__)
+SLOW_EXERCISES = {planners.tabular_mcts}  # mctx compiles again; make test-slow runs it
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [pytest.param(f, marks=pytest.mark.slow) if f in SLOW_EXERCISES else f for f in EXERCISES],
+    ids=lambda f: f.__name__,
+)
 def test_traced_hyperparameters_vmap(factory):
     names = sorted(traced_hyperparameters(factory))
     exercise = EXERCISES[factory]

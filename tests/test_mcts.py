@@ -122,6 +122,7 @@ def test_same_key_same_result(trap_plan):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_vmap_over_start_states(trap_planner, trap_step):
     def plan(state, key):
         return trap_planner.plan((), trap_step, state, key)

@@ -71,6 +71,7 @@ def test_planned_trial_stores_only_the_first_episode(compiled):
     assert bool(jnp.all(after.total_steps > state.total_steps))  # refitted
 
 
+@pytest.mark.slow
 def test_same_key_same_trial(compiled):
     init, trial, keys = compiled
     state, _ = init(keys)
@@ -87,6 +88,7 @@ def test_bad_pets_settings_are_clear_errors(env):
         make_pets(env, toy_model(env=env), planner, propagation="ts2")
 
 
+@pytest.mark.slow
 def test_model_built_for_other_observations_is_a_clear_error(env):
     planner = cem(env.action_space(), horizon=5, population=16, elites=4, iterations=2)
     pets = make_pets(env, toy_model(obs_size=3, env=env), planner, trial_length=TRIAL)

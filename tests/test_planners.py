@@ -127,6 +127,7 @@ def test_evaluate_sequences_averages_particles_and_stops_at_termination():
     np.testing.assert_allclose(returns, [3.0, 2.0], atol=0.1)
 
 
+@pytest.mark.slow
 def test_plan_batch_equals_one_call_per_environment_vmapped_or_chunked():
     planner = cem(BOX, horizon=3, population=50, elites=5, iterations=3)
     starts = jnp.array([0, 1, 2, 0], jnp.int32)  # different start times, different optima

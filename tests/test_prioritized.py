@@ -62,7 +62,7 @@ queue_runs = {
 }
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(st.lists(op_lists, min_size=4, max_size=4), st.sampled_from([None, 1, 37]))
 def test_queue_pops_in_priority_order_and_never_loses_an_item(batch, block_size):
     """jit + vmap over 4 operation sequences, checked against Python's heapq (lazy

@@ -12,6 +12,7 @@ from mbrl_jax.cli import main
 from mbrl_jax.profiling import trace_files
 
 
+@pytest.mark.slow
 def test_cli_profile_writes_a_trace(tmp_path, monkeypatch):
     # A tiny run (traces of CPU loops are big), so its summary's episode table is skipped.
     tiny = functools.partial(experiments.dyna_maze.run, planning_steps=(5,), num_episodes=3)
@@ -25,6 +26,7 @@ def test_cli_profile_writes_a_trace(tmp_path, monkeypatch):
     assert all(f.relative_to(tmp_path / "trace").parts[:2] == ("plugins", "profile") for f in files)
 
 
+@pytest.mark.slow
 def test_result_json_reports_compile_run_and_xla_cost(tmp_path):
     out = tmp_path / "dm"
     assert main(["run", "dyna-maze", "--runs", "2", "--out", str(out), "--no-progress"]) == 0

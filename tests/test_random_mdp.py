@@ -98,6 +98,7 @@ def test_bad_input_is_a_clear_error(kwargs, match):
         RandomMDP(**kwargs)
 
 
+@pytest.mark.slow
 def test_vmap_over_keys_gives_different_tasks_and_the_same_key_the_same_task():
     keys = jax.random.split(KEY, 4)
     batch = jax.jit(jax.vmap(lambda k: random_mdp_params(k, 50, 2, 3)))(keys)

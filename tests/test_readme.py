@@ -1,5 +1,5 @@
 """Every Python example in the README runs, at a smaller size, with the names it shows
-(the two neural ones in make test-slow)."""
+(the neural ones and the tabular blend in make test-slow)."""
 
 from __future__ import annotations
 
@@ -65,6 +65,7 @@ def test_decision_time_planning_and_pets():
     assert np.isfinite(float(namespace["metrics"].episode_return))
 
 
+@pytest.mark.slow
 def test_tabular_decision_time_planning_and_the_blend():
     namespace = run_block(3, ("key(0), 30))", "key(0), 4))"), ("num_episodes=10", "num_episodes=3"))
     lengths = np.asarray(namespace["metrics"].episode_length)

@@ -201,6 +201,7 @@ def test_two_processes_give_the_one_process_result(swept):
     assert [o["metrics"] for o in outs] == [expected, expected]
 
 
+@pytest.mark.slow
 def test_cli_sweep_writes_json_png_and_tidy_csv(tmp_path):
     out = tmp_path / "sweep"
     args = ["sweep", "dyna-maze", "--alpha", "0.1,0.5", "--planning-steps", "0,5", "--seeds", "2"]

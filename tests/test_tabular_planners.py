@@ -159,6 +159,7 @@ def test_rollout_policy_greedy_follows_the_learned_values_random_does_not():
 SMALL_MAZE = "S..#\n.#.G\n...."  # shortest path: right, right, down, right (4 steps)
 
 
+@pytest.mark.slow
 def test_mcts_with_the_true_maze_model_finds_the_optimal_first_action():
     """Leaf value 0: the goal's reward is found by the tree alone. The only optimal
     first action from S is right (3): up and left stay put, down is 6 steps."""
@@ -214,7 +215,11 @@ def contract_case(name: str):
     return env, planner, q, plan
 
 
-@pytest.mark.parametrize("name", list(TABULAR_PLANNERS))
+@pytest.mark.parametrize(
+    # mcts's adapter keeps the StepFn planners' contract too (tests/test_contract_planners.py)
+    "name",
+    ["heuristic_search", "rollout_planner", pytest.param("tabular_mcts", marks=pytest.mark.slow)],
+)
 def test_tabular_planner_contract(name):
     env, planner, q, plan = contract_case(name)
     cells = jnp.asarray(env.open_cells()[:5], jnp.int32)

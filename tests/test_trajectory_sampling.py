@@ -274,6 +274,7 @@ def test_small_figure_on_policy_leads_early_and_uniform_wins_late(small_figure):
     assert 100 < small_figure["crossovers"]["100 states, b=1"] <= 2000
 
 
+@pytest.mark.slow
 def test_small_figure_result_contract_and_summary(small_figure):
     assert small_figure["experiment"] == "trajectory-sampling"
     assert set(small_figure["curves"]) == {"uniform, 100 states, b=1", "on-policy, 100 states, b=1"}
