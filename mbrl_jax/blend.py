@@ -78,7 +78,9 @@ def decision_time(
        ``leaf_q`` the agent's Q (``bootstrap=True``: decision-time planning uses what
        background planning learned) or zeros (``bootstrap=False``: leaf value 0);
     2. the action is epsilon-greedy (``epsilon``) on the backed-up root values
-       (:func:`~mbrl_jax.learners.epsilon_greedy`, ties broken uniformly);
+       (:func:`~mbrl_jax.learners.epsilon_greedy`, ties broken uniformly); the
+       learner's own ``act`` is not called, so give ``epsilon`` the learner's value to
+       keep the same exploration;
     3. they are stored, :func:`store_root_values` with ``store_step_size`` (0: nothing
        is stored), so that the agent decides better when it comes back to s and
        background planning propagates the values further;
