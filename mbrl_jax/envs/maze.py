@@ -43,18 +43,25 @@ class MazeParams:
     max_steps_in_episode: int = 2**31 - 1
 
 
-def parse_layout(layout: str | Sequence[str]) -> np.ndarray:
-    """An ASCII layout as a 2-D array of characters, with a clear error for bad input."""
+def _character_grid(layout: str | Sequence[str], what: str) -> np.ndarray:
+    """The rows of an ASCII layout (a string or a sequence of rows, blank lines and
+    surrounding spaces dropped) as a 2-D array of characters; a clear error, naming
+    ``what`` the layout is of, when it is empty or its rows differ in width."""
     rows = layout.strip().splitlines() if isinstance(layout, str) else list(layout)
     rows = [row.strip() for row in rows if row.strip()]
     if not rows:
-        raise ValueError("maze layout is empty")
+        raise ValueError(f"{what} layout is empty")
     widths = {len(row) for row in rows}
     if len(widths) != 1:
         raise ValueError(
-            f"maze layout rows must all have the same width, got widths {sorted(widths)}"
+            f"{what} layout rows must all have the same width, got widths {sorted(widths)}"
         )
-    grid = np.array([list(row) for row in rows])
+    return np.array([list(row) for row in rows])
+
+
+def parse_layout(layout: str | Sequence[str]) -> np.ndarray:
+    """An ASCII layout as a 2-D array of characters, with a clear error for bad input."""
+    grid = _character_grid(layout, "maze")
     unknown = sorted(set(grid.ravel()) - _ALLOWED)
     if unknown:
         raise ValueError(

@@ -44,6 +44,7 @@ import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
 
+from mbrl_jax.envs.maze import _character_grid
 from mbrl_jax.types import TransitionDistribution
 from mbrl_jax.validation import check_count, check_in_range
 
@@ -108,16 +109,7 @@ class RacetrackParams:
 def parse_track(layout: str | Sequence[str]) -> np.ndarray:
     """A racetrack layout as a 2-D array of characters, with a clear error for bad input:
     rows of unequal width, unknown characters, no start cell or no finish cell."""
-    rows = layout.strip().splitlines() if isinstance(layout, str) else list(layout)
-    rows = [row.strip() for row in rows if row.strip()]
-    if not rows:
-        raise ValueError("racetrack layout is empty")
-    widths = {len(row) for row in rows}
-    if len(widths) != 1:
-        raise ValueError(
-            f"racetrack layout rows must all have the same width, got widths {sorted(widths)}"
-        )
-    grid = np.array([list(row) for row in rows])
+    grid = _character_grid(layout, "racetrack")
     unknown = sorted(str(c) for c in set(grid.ravel()) - set(_ALLOWED))
     if unknown:
         raise ValueError(
