@@ -173,9 +173,10 @@ def run(
     variants = PRESETS[preset]
     seeds, keys = seed_keys(seed, runs)
     curves, timing, scores, splits = {}, Timing(), {}, {}
-    jobs = [(t, v) for t in _tasks() for v in variants]
+    tasks = _tasks()
+    jobs = [(t, v) for t in tasks for v in variants]
     for task_name, label in tqdm(jobs, desc=NAME, unit="run", disable=not progress):
-        task = _tasks()[task_name]
+        task = tasks[task_name]
         agent, split = build_agent(
             variants[label], task.env, alpha=alpha, epsilon=epsilon, gamma=gamma
         )

@@ -266,6 +266,7 @@ def test_tabular_step_fn_draws_outcomes_of_a_distribution_by_their_probabilities
             "num_simulations must be an integer >= 1, got 0",
         ),
         (lambda: heuristic_search(0, 2), "num_states must be an integer >= 1, got 0"),
+        (lambda: tabular_mcts(5, 2, max_depth=0), "max_depth must be an integer >= 1, got 0"),
         (lambda: heuristic_search(5, 2, gamma=1.5), "gamma"),
     ],
 )

@@ -360,7 +360,7 @@ def tabular_mcts(
     search_settings = dict(
         num_simulations=check_count("num_simulations", num_simulations, minimum=1),
         gamma=gamma,
-        max_depth=max_depth,
+        max_depth=None if max_depth is None else check_count("max_depth", max_depth, minimum=1),
         rollout_horizon=check_count("rollout_horizon", rollout_horizon, minimum=0),
         gumbel_scale=gumbel_scale,
     )
