@@ -16,13 +16,12 @@ per-seed throughput relative to it. Prints a Markdown table for RESULTS.md.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
 import jax
 import numpy as np
 
 from benchmarks.tables import md_row
-from experiments.dyna_dqn import TASKS, make_parts
+from experiments.dyna_dqn import Config, make_parts, task_config
 from mbrl_jax.envs import make
 from mbrl_jax.sweep import seed_keys
 from mbrl_jax.timing import compile_and_time, device_description, versions
@@ -35,9 +34,8 @@ STARTS = 200  # learning_starts and planning_starts: steady state from step 200
 def timed_training(n: int, seeds: int, steps: int, repeats: int) -> dict:
     """Compile once, run ``repeats`` times: median seconds and the work done."""
     env, params = make("CartPole-v1")
-    task = TASKS["CartPole-v1"]
-    settings = replace(task, planning_starts=STARTS, learning_starts=STARTS)
-    parts = make_parts(env, params, n, settings)
+    config = Config(env="CartPole-v1", planning_starts=STARTS, learning_starts=STARTS)
+    parts = make_parts(env, params, n, task_config(config))
     train = make_train(env, parts.agent, TrainConfig(num_steps=steps), params)
     _, keys = seed_keys(0, seeds)
     (state, _), timing, times = compile_and_time(jax.vmap(train), keys, repeats=repeats)

@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
     if args.example_runs:
-        result = example_8_4.run(runs=args.example_runs, progress=False)
+        config = example_8_4.Config(runs=args.example_runs)
+        result = example_8_4.run(config, progress=False)
         print(f"\n## Example 8.4, {args.example_runs} runs\n")
         print(example_8_4.summary(result))
         for group, t in result["timing_per_group"].items():

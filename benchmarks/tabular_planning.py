@@ -111,7 +111,7 @@ def experiment_rows(names: list[str]) -> list[str]:
         rows.append(
             md_row(
                 name,
-                result["params"]["runs"],
+                result["config"]["runs"],
                 f"{t['compile_s']:.1f}",
                 f"{t['run_s']:.1f}",
                 f"{wall:.1f}",

@@ -24,8 +24,8 @@ steps, each vmapped over all seeds, so the progress bar moves per chunk.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from typing import Any, NamedTuple
+from dataclasses import dataclass, replace
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,6 +33,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mbrl_jax.agents import NeuralDyna, neural_dyna
+from mbrl_jax.config import ExperimentConfig, setting
 from mbrl_jax.dyna import DynaState
 from mbrl_jax.envs import (
     acrobot_termination,
@@ -53,45 +54,82 @@ DESCRIPTION = "Neural Dyna (DQN + learned model + branched rollouts), n = 0, 1, 
 PLANNING_STEPS = (0, 1, 5, 10)
 
 
-@dataclass(frozen=True)
-class TaskSettings:
-    """One task's run length, evaluation, target return and DQN hyperparameters."""
+class Task(NamedTuple):
+    """What differs between the tasks: the run length, the return a run must reach
+    ("solved"), the known termination, and ``target_every_real`` (0: off)."""
 
     num_steps: int
-    target: float  # the return a run must reach ("solved")
+    target: float
     termination_fn: Any
-    eval_every: int = 1000
-    eval_episodes: int = 5
-    error_steps: int = 10
-    horizon: int = 1  # branched rollout length k
-    planning_batch: int = 64
-    planning_starts: int = 1000
-    # DQN (mbrl_jax.learners.dqn); target_every_real, when set, refreshes the target
-    # network every this many *real* steps whatever the update ratio:
-    # target_period = target_every_real x (updates per real step).
-    hidden: tuple[int, ...] = (64, 64)
-    learning_rate: float = 1e-3
-    gamma: float = 0.99
-    batch_size: int = 64
-    learning_starts: int = 1000
-    target_period: int = 100
-    target_every_real: int | None = None
-    epsilon_steps: int = 5000
-    epsilon_end: float = 0.05
-    capacity: int = 50_000
-    replay_updates: int = 1
+    target_every_real: int = 0
 
-
-#: the learned model: a deterministic MLP taking one minibatch step per real step
-MODEL_HIDDEN = (200, 200)
 
 TASKS = {
     # The target is refreshed every 100 real steps: with a fixed period of 100
     # gradient steps, n >= 5 (and 6 replay updates per step) made Q diverge here.
-    "CartPole-v1": TaskSettings(40_000, 475.0, cartpole_termination, target_every_real=100),
-    "Acrobot-v1": TaskSettings(20_000, -100.0, acrobot_termination),
-    "MountainCar-v0": TaskSettings(50_000, -110.0, mountain_car_termination),
+    "CartPole-v1": Task(40_000, 475.0, cartpole_termination, target_every_real=100),
+    "Acrobot-v1": Task(20_000, -100.0, acrobot_termination),
+    "MountainCar-v0": Task(50_000, -110.0, mountain_car_termination),
 }
+
+EnvName = Literal["CartPole-v1", "Acrobot-v1", "MountainCar-v0"]
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """Dyna-DQN's settings on one task ``env``.
+
+    Per-task settings: ``num_steps``, ``target`` and ``target_every_real`` default to
+    none, meaning the task's own value (:data:`TASKS`: CartPole-v1 40000 steps, target
+    475, target_every_real 100; Acrobot-v1 20000, -100, 0; MountainCar-v0 50000, -110,
+    0). A value given replaces the task's, whatever ``env`` is: ``--set env=Acrobot-v1``
+    runs Acrobot's 20000 steps, ``--set env=Acrobot-v1 --set num_steps=5000`` 5000.
+    Every other field is the same for every task. The result stores the config with
+    the task's values filled in (:func:`task_config`).
+    """
+
+    runs: int = setting(8, "independent runs; run i uses seed + i")
+    seed: int = setting(0, "the first run's seed")
+    env: EnvName = setting("CartPole-v1", "the gymnax task")
+    planning_steps: tuple[int, ...] = setting(
+        PLANNING_STEPS, "planning steps n (simulated batch updates per real step), one curve each"
+    )
+    replay_controls: tuple[int, ...] = setting(
+        (), "controls: plain DQN with 1 + n replay updates per real step, one curve each"
+    )
+    num_steps: int | None = setting(None, "real environment steps per run (none: the task's)")
+    target: float | None = setting(None, "the return that counts as solved (none: the task's)")
+    eval_every: int = setting(1000, "real steps between evaluations of the greedy policy")
+    eval_episodes: int = setting(5, "real episodes per evaluation")
+    error_steps: int = setting(10, "open-loop steps of the model's K-step error")
+    horizon: int = setting(1, "branched rollout length k")
+    planning_batch: int = setting(64, "simulated transitions per planning update")
+    planning_starts: int = setting(1000, "real steps before planning starts")
+    hidden: tuple[int, ...] = setting((64, 64), "hidden layer widths of the Q-network")
+    learning_rate: float = setting(1e-3, "DQN's learning rate", traced=True)
+    gamma: float = setting(0.99, "discount rate", traced=True)
+    batch_size: int = setting(64, "DQN's minibatch size of real replay")
+    learning_starts: int = setting(1000, "real steps before DQN updates start")
+    target_period: int = setting(100, "gradient steps between target-network refreshes")
+    target_every_real: int | None = setting(
+        None,
+        "refresh the target every this many real steps (target_period = it x updates per "
+        "real step); 0: use target_period; none: the task's",
+    )
+    epsilon_steps: int = setting(5000, "real steps over which epsilon decays to epsilon_end")
+    epsilon_end: float = setting(0.05, "final exploration rate", traced=True)
+    capacity: int = setting(50_000, "transitions kept in the replay buffers")
+    replay_updates: int = setting(1, "DQN updates on real replay per real step")
+    model_hidden: tuple[int, ...] = setting(
+        (200, 200), "hidden layer widths of the learned model (a deterministic MLP)"
+    )
+
+
+def task_config(config: Config) -> Config:
+    """``config`` with its none per-task settings replaced by the task's values."""
+    task = TASKS[config.env]
+    per_task = ("num_steps", "target", "target_every_real")
+    return replace(config, **{n: getattr(task, n) for n in per_task if getattr(config, n) is None})
 
 
 class Evaluation(NamedTuple):
@@ -152,83 +190,84 @@ def model_errors(parts: NeuralDyna, state: DynaState, record, steps: int, key):
     return one_step, k_step
 
 
-def make_run(env, env_params, parts: NeuralDyna, settings: TaskSettings):
+def make_run(env, env_params, parts: NeuralDyna, config: Config):
     """``(start(key) -> carry, chunk(carry, key) -> (carry, Evaluation))`` of one run:
     ``chunk`` runs ``eval_every`` real steps, then evaluates."""
     start, run_chunk = make_train_chunks(
-        env, parts.agent, TrainConfig(num_steps=settings.eval_every), env_params
+        env, parts.agent, TrainConfig(num_steps=config.eval_every), env_params
     )
 
     def evaluate(state: DynaState, key) -> Evaluation:
         k_play, k_model = jax.random.split(key)
-        record = greedy_episodes(env, env_params, parts, state, k_play, settings.eval_episodes)
+        record = greedy_episodes(env, env_params, parts, state, k_play, config.eval_episodes)
         returns = jnp.sum(jnp.where(record[4], record[2], 0.0), axis=0)
-        one_step, k_step = model_errors(parts, state, record, settings.error_steps, k_model)
+        one_step, k_step = model_errors(parts, state, record, config.error_steps, k_model)
         obs, alive = record[0], record[4]
         q_max = jnp.max(parts.learner.q_values(state.learner, obs), axis=-1)
         q_value = jnp.sum(jnp.where(alive, q_max, 0.0)) / jnp.maximum(jnp.sum(alive), 1)
         return Evaluation(jnp.mean(returns), one_step, k_step, q_value)
 
     def chunk(carry, key):
-        carry, _ = run_chunk(carry, settings.eval_every)
+        carry, _ = run_chunk(carry, config.eval_every)
         return carry, evaluate(carry.agent_state, key)
 
     return start, chunk
 
 
-def make_parts(env, env_params, n: int, settings: TaskSettings) -> NeuralDyna:
-    """The Dyna-DQN agent with n planning steps for ``env`` under ``settings``."""
+def make_parts(env, env_params, n: int, config: Config) -> NeuralDyna:
+    """The Dyna-DQN agent with n planning steps for ``env`` under ``config`` (with the
+    task's values filled in, :func:`task_config`)."""
     obs_size = env.observation_space(env_params).shape[0]
     space = env.action_space(env_params)
-    target_period = settings.target_period
-    if settings.target_every_real is not None:
-        target_period = settings.target_every_real * (settings.replay_updates + n)
+    target_period = config.target_period
+    if config.target_every_real:
+        target_period = config.target_every_real * (config.replay_updates + n)
     learner = dqn(
         obs_size,
         discrete_actions(space, "dyna-dqn's DQN"),
-        hidden=settings.hidden,
-        learning_rate=settings.learning_rate,
-        gamma=settings.gamma,
-        batch_size=settings.batch_size,
-        learning_starts=settings.learning_starts,
+        hidden=config.hidden,
+        learning_rate=config.learning_rate,
+        gamma=config.gamma,
+        batch_size=config.batch_size,
+        learning_starts=config.learning_starts,
         target_period=target_period,
-        epsilon_steps=settings.epsilon_steps,
-        epsilon_end=settings.epsilon_end,
-        capacity=settings.capacity,
-        replay_updates=settings.replay_updates,
+        epsilon_steps=config.epsilon_steps,
+        epsilon_end=config.epsilon_end,
+        capacity=config.capacity,
+        replay_updates=config.replay_updates,
     )
     model = neural_model(
         obs_size,
         space,
         ensemble_size=1,
-        hidden=MODEL_HIDDEN,
+        hidden=config.model_hidden,
         probabilistic=False,
-        capacity=settings.capacity,
+        capacity=config.capacity,
         train_steps_per_update=1,
-        termination_fn=settings.termination_fn,
+        termination_fn=TASKS[config.env].termination_fn,
     )
     return neural_dyna(
         learner,
         model,
         obs_size,
         planning_steps=n,
-        batch_size=settings.planning_batch,
-        horizon=settings.horizon,
-        planning_starts=settings.planning_starts,
+        batch_size=config.planning_batch,
+        horizon=config.horizon,
+        planning_starts=config.planning_starts,
     )
 
 
-def run_group(env, env_params, n: int, settings: TaskSettings, keys, bar=None):
+def run_group(env, env_params, n: int, config: Config, keys, bar=None):
     """Train one n over all seeds: per-chunk :class:`Evaluation` stacked (seeds,
     evaluations), the final DynaState, and the :class:`Timing` (compile apart)."""
-    start, chunk = make_run(env, env_params, make_parts(env, env_params, n, settings), settings)
+    start, chunk = make_run(env, env_params, make_parts(env, env_params, n, config), config)
     start, chunk = jax.vmap(start), jax.vmap(chunk)
     start_c, timing = compile_timed(start, keys)
     carry, start_s = run_timed(start_c, keys)
     eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 7))(keys)
     chunk_c, chunk_timing = compile_timed(chunk, carry, eval_keys)
     timing, run_s, evaluations = timing + chunk_timing, start_s, []
-    for i in range(settings.num_steps // settings.eval_every):
+    for i in range(config.num_steps // config.eval_every):
         k = jax.vmap(lambda key, i=i: jax.random.fold_in(key, i))(eval_keys)
         (carry, evaluation), seconds = run_timed(chunk_c, carry, k)
         run_s += seconds
@@ -247,79 +286,72 @@ def steps_to_target(x: np.ndarray, returns: np.ndarray, target: float) -> list[f
     return [float(x[np.argmax(row)]) if row.any() else None for row in reached]
 
 
-def run(
-    *,
-    runs: int = 8,
-    seed: int = 0,
-    progress: bool = True,
-    env: str = "CartPole-v1",
-    planning_steps: tuple[int, ...] = PLANNING_STEPS,
-    replay_controls: tuple[int, ...] = (),
-    **overrides: Any,
-) -> dict[str, Any]:
-    """Dyna-DQN on ``env`` for each n in ``planning_steps``, ``runs`` seeds vmapped;
-    ``overrides`` replace fields of the task's :class:`TaskSettings`.
+def groups(config: Config) -> list[tuple[str, int, Config]]:
+    """(label, n, config) of every curve: ``n=N`` per planning step count, then the
+    replay controls ``replay 1+n/step`` (n = 0 with 1 + n replay updates)."""
+    return [(f"n={n}", n, config) for n in config.planning_steps] + [
+        (f"replay {1 + m}/step", 0, replace(config, replay_updates=1 + m))
+        for m in config.replay_controls
+    ]
+
+
+def check(config: Config) -> None:
+    """Raise ValueError for settings Dyna-DQN cannot run (before anything runs): the
+    counts, then every group's agent is built (its constructors check the rest)."""
+    config = task_config(config)
+    for name in ("num_steps", "eval_every", "eval_episodes", "error_steps"):
+        check_count(name, getattr(config, name), minimum=1)
+    if config.num_steps % config.eval_every:
+        raise ValueError(
+            f"num_steps={config.num_steps} must be a multiple of eval_every={config.eval_every}"
+        )
+    check_count("target_every_real", config.target_every_real, minimum=0)
+    for n in config.planning_steps:
+        check_count("planning steps n", n, minimum=0)
+    for m in config.replay_controls:
+        check_count("replay control n", m, minimum=1)
+    env, env_params = make(config.env)
+    for _, n, group_config in groups(config):
+        make_parts(env, env_params, n, group_config)
+
+
+def run(config: Config = Config(), *, progress: bool = True) -> dict[str, Any]:
+    """Dyna-DQN on ``config.env`` for each n in ``planning_steps``, ``runs`` seeds vmapped.
 
     For each n in ``replay_controls`` a control run adds curve ``replay 1+n/step``:
     plain DQN taking 1 + n gradient steps per real step on real replay minibatches,
     the same update budget as Dyna with n planning steps, without a model (the
     comparison of van Hasselt et al. 2019, "When to use parametric models in RL?")."""
-    if env not in TASKS:
-        raise ValueError(f"unknown --env {env!r} for {NAME}; available: {', '.join(TASKS)}")
-    check_count("runs", runs, minimum=1)
-    settings = replace(TASKS[env], **overrides)
-    for name in ("num_steps", "eval_every", "eval_episodes", "error_steps"):
-        check_count(name, getattr(settings, name), minimum=1)
-    if settings.num_steps % settings.eval_every:
-        raise ValueError(
-            f"num_steps={settings.num_steps} must be a multiple of eval_every={settings.eval_every}"
-        )
-    ns = [check_count("planning steps n", n, minimum=0) for n in planning_steps]
-    groups = [(f"n={n}", n, settings) for n in ns] + [
-        (
-            f"replay {1 + m}/step",
-            0,
-            replace(settings, replay_updates=1 + m),
-        )
-        for m in (check_count("replay control n", m, minimum=1) for m in replay_controls)
-    ]
-    environment, env_params = make(env)
-    seeds, keys = seed_keys(seed, runs)
-    x = np.arange(1, settings.num_steps // settings.eval_every + 1) * settings.eval_every
+    check(config)
+    config = task_config(config)
+    environment, env_params = make(config.env)
+    seeds, keys = seed_keys(config.seed, config.runs)
+    x = np.arange(1, config.num_steps // config.eval_every + 1) * config.eval_every
     curves, errors, q_values, reached, timing = {}, {}, {}, {}, Timing()
-    total = len(groups) * len(x)
-    bar = tqdm(total=total, desc=f"{NAME} {env}", unit="chunk", disable=not progress)
-    for label, n, group_settings in groups:
-        evaluation, _, group_timing = run_group(
-            environment, env_params, n, group_settings, keys, bar
-        )
+    runs = groups(config)
+    total = len(runs) * len(x)
+    bar = tqdm(total=total, desc=f"{NAME} {config.env}", unit="chunk", disable=not progress)
+    for label, n, group_config in runs:
+        evaluation, _, group_timing = run_group(environment, env_params, n, group_config, keys, bar)
         timing = timing + group_timing
         curves[label] = curve(x, evaluation.episode_return)
         errors[f"1-step error, {label}"] = curve(x, evaluation.one_step_error)
-        errors[f"{settings.error_steps}-step error, {label}"] = curve(x, evaluation.k_step_error)
+        errors[f"{config.error_steps}-step error, {label}"] = curve(x, evaluation.k_step_error)
         q_values[f"max Q, {label}"] = curve(x, evaluation.q_value)
-        reached[label] = steps_to_target(x, evaluation.episode_return, settings.target)
+        reached[label] = steps_to_target(x, evaluation.episode_return, config.target)
     bar.close()
-    params = {
-        **{k: v for k, v in asdict(settings).items() if k != "termination_fn"},
-        "env": env,
-        "planning_steps": ns,
-        "replay_controls": list(replay_controls),
-        "runs": runs,
-        "model": "MLP " + "-".join(map(str, MODEL_HIDDEN)) + ", 1 online step per real step",
-    }
     return make_result(
         NAME,
-        params=params,
+        config=config,
         seeds=seeds,
         timing=timing,
         x_label="Real environment steps",
         y_label="Return of the greedy policy (mean over seeds)",
         curves={**curves, **errors, **q_values},
         steps_to_target=reached,
-        speedup=speedups(reached, settings.num_steps),
+        speedup=speedups(reached, config.num_steps),
         plot_style={
-            "title": f"Dyna-DQN on {env}",
+            "title": f"Dyna-DQN on {config.env}",
             "panels": [
                 {"title": "Return", "labels": list(curves)},
                 {
@@ -351,7 +383,7 @@ def speedups(reached: dict[str, list], num_steps: int) -> dict[str, float | None
 
 
 def summary(result: dict) -> str:
-    target, reached = result["params"]["target"], result["steps_to_target"]
+    target, reached = result["config"]["target"], result["steps_to_target"]
     lines = [f"Dyna-DQN on {result['params']['env']}: steps to a greedy return >= {target}"]
     for label, values in result["steps_to_target"].items():
         done = [v for v in values if v is not None]
@@ -369,4 +401,4 @@ def summary(result: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DESCRIPTION", "NAME", "TASKS", "run", "summary"]
+__all__ = ["DESCRIPTION", "NAME", "TASKS", "Config", "check", "run", "summary", "task_config"]

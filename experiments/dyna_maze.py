@@ -7,60 +7,97 @@ same random walk for every n). The same seeds are used for every n.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+
 import jax
 import numpy as np
-from tqdm import tqdm
 
 from mbrl_jax.agents import dyna_q
+from mbrl_jax.config import ExperimentConfig, setting
 from mbrl_jax.envs import dyna_maze
 from mbrl_jax.results import curve, format_table, make_result
 from mbrl_jax.sweep import seed_keys
-from mbrl_jax.timing import Timing, compile_and_run
-from mbrl_jax.train import TrainConfig, make_train
+from mbrl_jax.timing import compile_and_run
+from mbrl_jax.train import EpisodeMetrics, TrainConfig, make_train
+from mbrl_jax.types import Agent
 
 NAME = "dyna-maze"
 DESCRIPTION = "Figure 8.2: Dyna-Q steps per episode on the Dyna maze, n = 0, 5, 50"
+SCORE_LABEL = "Steps per episode (mean over episodes 2..)"
 
 
-def run(
-    *,
-    runs: int = 30,
-    seed: int = 0,
-    progress: bool = True,
-    planning_steps: tuple[int, ...] = (0, 5, 50),
-    num_episodes: int = 50,
-    alpha: float = 0.1,
-    epsilon: float = 0.1,
-    gamma: float = 0.95,
-) -> dict:
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    runs: int = setting(30, "independent runs; run i uses seed + i")
+    seed: int = setting(0, "the first run's seed")
+    planning_steps: tuple[int, ...] = setting((0, 5, 50), "planning steps n, one curve each")
+    num_episodes: int = setting(50, "episodes per run")
+    alpha: float = setting(0.1, "step size of the Q-learning updates", traced=True)
+    epsilon: float = setting(0.1, "exploration rate of the epsilon-greedy policy", traced=True)
+    gamma: float = setting(0.95, "discount rate", traced=True)
+
+
+def agents(config: Config) -> dict[str, Agent]:
+    """One Dyna-Q agent per n, labelled ``n=N``; the constructors check the settings."""
     env = dyna_maze()
-    seeds, keys = seed_keys(seed, runs)
-    curves, timing = {}, Timing()
-    for n in tqdm(planning_steps, desc=NAME, unit="group", disable=not progress):
-        agent = dyna_q(
+    return {
+        f"n={n}": dyna_q(
             env.num_states,
             env.num_actions,
             planning_steps=n,
-            alpha=alpha,
-            epsilon=epsilon,
-            gamma=gamma,
+            alpha=config.alpha,
+            epsilon=config.epsilon,
+            gamma=config.gamma,
         )
-        train = make_train(env, agent, TrainConfig(num_episodes=num_episodes))
-        (_, metrics), group_timing = compile_and_run(jax.vmap(train), keys)
-        timing += group_timing
-        lengths = np.asarray(metrics.episode_length, float)
+        for n in config.planning_steps
+    }
+
+
+def check(config: Config) -> None:
+    """Raise ValueError for settings the agents do not accept (before anything runs)."""
+    agents(config)
+
+
+def train(config: Config, key: jax.Array) -> dict[str, EpisodeMetrics]:
+    """One run of every agent from ``key`` (the traced settings may be tracers)."""
+    length = TrainConfig(num_episodes=config.num_episodes)
+    return {
+        label: make_train(dyna_maze(), agent, length)(key)[1]
+        for label, agent in agents(config).items()
+    }
+
+
+def score(config: Config, metrics: dict[str, EpisodeMetrics]) -> dict[str, np.ndarray]:
+    """Per run: steps per episode averaged over episodes 2.. (NaN if one is unfinished),
+    ``mean_steps`` for a single n, else ``n=N mean_steps`` for each."""
+    lengths = {label: mean_steps(np.asarray(m.episode_length)) for label, m in metrics.items()}
+    if len(lengths) == 1:
+        return {"mean_steps": next(iter(lengths.values()))}
+    return {f"{label} mean_steps": values for label, values in lengths.items()}
+
+
+def mean_steps(lengths: np.ndarray) -> np.ndarray:
+    """Steps per episode averaged over episodes 2.. (the last axis); NaN for a run
+    with an episode unfinished (length -1)."""
+    lengths = np.asarray(lengths, float)[..., 1:]
+    return np.where(np.any(lengths < 0, axis=-1), np.nan, lengths.mean(axis=-1))
+
+
+def run(config: Config = Config(), *, progress: bool = True) -> dict:
+    del progress  # one compiled call
+    check(config)
+    seeds, keys = seed_keys(config.seed, config.runs)
+    metrics, timing = compile_and_run(jax.vmap(partial(train, config)), keys)
+    episodes = np.arange(1, config.num_episodes + 1)
+    curves = {}
+    for label, m in metrics.items():
+        lengths = np.asarray(m.episode_length, float)
         lengths[lengths < 0] = np.nan  # episode not finished within max_steps
-        curves[f"n={n}"] = curve(np.arange(1, num_episodes + 1), lengths)
+        curves[label] = curve(episodes, lengths)
     return make_result(
         NAME,
-        params=dict(
-            planning_steps=list(planning_steps),
-            num_episodes=num_episodes,
-            alpha=alpha,
-            epsilon=epsilon,
-            gamma=gamma,
-            runs=runs,
-        ),
+        config=config,
         seeds=seeds,
         timing=timing,
         x_label="Episodes",
@@ -72,4 +109,5 @@ def run(
 
 def summary(result: dict) -> str:
     episodes = [2, 3, 4, 5, 6, 10, 20, 30, 50]
-    return format_table(result, episodes, "episode")
+    last = result["config"]["num_episodes"]
+    return format_table(result, [e for e in episodes if e <= last], "episode")

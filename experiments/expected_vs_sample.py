@@ -18,7 +18,7 @@ estimate Q_0 = q + N(0, 1) has RMS error 1.
   (b - 1) / b being the expected variance of the b successor values.
 
 The x axis is the number of computations divided by b, from 0 to 2 (the book's
-"1b", "2b"); y is the RMS error over ``runs`` tasks. Task i uses
+"1b", "2b"); y is the RMS error over ``config.runs`` tasks. Task i uses
 ``jax.random.key(seed + i)`` for every b, and its initial error Q_0 - q is drawn
 from a key that does not depend on b. Each b is one compiled call: the sample
 updates are a ``lax.scan`` over t, vmapped over tasks, recording the error only
@@ -27,11 +27,14 @@ at the grid points.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
+from mbrl_jax.config import ExperimentConfig, setting
 from mbrl_jax.results import curve, make_result, timing_line
 from mbrl_jax.sweep import seed_keys
 from mbrl_jax.timing import Timing, compile_and_run
@@ -43,6 +46,20 @@ DESCRIPTION = "Figure 8.7: RMS error of expected vs sample updates, b = 2, 10, 1
 BRANCHING = (2, 10, 100, 1000, 10_000)
 #: sample updates recorded at t = 1..SMALL_T as well, where the error falls fastest
 SMALL_T = 8
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """Figure 8.7's settings; the sample updates' step size is 1/t and gamma is 1
+    (the figure's definition, not settings)."""
+
+    runs: int = setting(1000, "independent runs (tasks); run i uses seed + i")
+    seed: int = setting(0, "the first run's seed")
+    branching: tuple[int, ...] = setting(BRANCHING, "branching factors b, one curve each")
+    points: int = setting(50, "grid points per b on the x axis: 2 points + 1 from 0 to 2b")
+    initial_error: float = setting(
+        1.0, "standard deviation of the initial estimate's error Q_0 - q", traced=True
+    )
 
 
 def analytic_rms_error(branching: int, t, initial_error: float = 1.0) -> np.ndarray:
@@ -131,38 +148,34 @@ def rms_curve(x, errors: np.ndarray) -> dict[str, list[float]]:
     return {"x": squared["x"], "y": [float(v) for v in rms], "y_err": [float(v) for v in err]}
 
 
-def run(
-    *,
-    runs: int = 1000,
-    seed: int = 0,
-    progress: bool = True,
-    branching: tuple[int, ...] | int = BRANCHING,
-    points: int = 50,
-    initial_error: float = 1.0,
-) -> dict:
-    """Figure 8.7 over ``runs`` tasks per branching factor. ``points`` grid points
-    per b on the x axis (computations / b), so 2 points + 1 from 0 to 2b."""
-    runs = check_count("runs", runs, minimum=1)
-    points = check_count("points", points, minimum=1)
-    if isinstance(branching, int):
-        branching = (branching,)
-    branching = tuple(check_count("branching factor b", b, minimum=1) for b in branching)
-    if not branching or len(set(branching)) != len(branching):
+def check(config: Config) -> None:
+    """Raise ValueError for settings the figure cannot be drawn with (before anything runs)."""
+    check_count("points", config.points, minimum=1)
+    for b in config.branching:
+        check_count("branching factor b", b, minimum=1)
+    if not config.branching or len(set(config.branching)) != len(config.branching):
         raise ValueError(
-            f"branching must list distinct branching factors b >= 1, got {branching!r}"
+            f"branching must list distinct branching factors b >= 1, got {config.branching!r}"
         )
-    check_in_range("initial_error", initial_error, 0.0, np.inf)
-    seeds, keys = seed_keys(seed, runs)
+    check_in_range("initial_error", config.initial_error, 0.0, np.inf)
+
+
+def run(config: Config = Config(), *, progress: bool = True) -> dict:
+    """Figure 8.7 over ``config.runs`` tasks per branching factor, one compiled call
+    per b."""
+    check(config)
+    points = config.points
+    seeds, keys = seed_keys(config.seed, config.runs)
     curves, analytic, timing = {}, {}, Timing()
     expected_errors = []
-    for b in tqdm(branching, desc=NAME, unit="group", disable=not progress):
+    for b in tqdm(config.branching, desc=NAME, unit="group", disable=not progress):
         grid = computation_grid(b, points)
-        task = make_task(b, grid, points, initial_error)
+        task = make_task(b, grid, points, config.initial_error)
         (sample, expected), group_timing = compile_and_run(jax.vmap(task), keys)
         timing += group_timing
         label = f"sample, b={b}"
         curves[label] = rms_curve(grid / b, np.asarray(sample))
-        analytic[label] = [float(v) for v in analytic_rms_error(b, grid, initial_error)]
+        analytic[label] = [float(v) for v in analytic_rms_error(b, grid, config.initial_error)]
         expected_errors.append(np.asarray(expected, np.float64))
     # The expected update's error on the normalised axis, measured for every b: per
     # task the mean squared error over the b groups (the same initial error for all b).
@@ -173,15 +186,7 @@ def run(
     spread = float(np.max(np.abs(stacked - stacked[:1]))) if len(stacked) > 1 else 0.0
     return make_result(
         NAME,
-        params=dict(
-            branching=list(branching),
-            points=points,
-            initial_error=initial_error,
-            small_t=SMALL_T,
-            alpha="1/t",
-            gamma=1.0,
-            runs=runs,
-        ),
+        config=config,
         seeds=seeds,
         timing=timing,
         x_label="Number of max_a' Q(s', a') computations, in multiples of b",
@@ -215,7 +220,7 @@ def summary(result: dict) -> str:
         if x in c["x"]:
             i = c["x"].index(x)
             measured = f"{c['y'][i]:.4f} ({c['y_err'][i]:.4f})"
-            analytic = result["params"]["initial_error"] if x < 1 else 0.0
+            analytic = result["config"]["initial_error"] if x < 1 else 0.0
             lines.append(f"{'expected':>16} {'':>6} {x:>7.4g} {measured:>18} {analytic:>9.4f}")
     lines.append(timing_line(result))
     return "\n".join(lines)

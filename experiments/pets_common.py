@@ -1,99 +1,101 @@
-"""What the PETS experiments share: their settings, presets, and one runner that
-writes the result in the common format (curve ``PETS``: mean return over seeds
-against the trial number; trial 0 is the random-action trial)."""
+"""What the PETS experiments share: their config (the loop, the ensemble and a nested
+CEM planner config), and one runner that writes the result in the common format
+(curve ``PETS``: mean return over seeds against the trial number; trial 0 is the
+random-action trial)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
+from mbrl_jax.config import ExperimentConfig, setting
 from mbrl_jax.models import neural_model
-from mbrl_jax.pets import make_pets, run_pets
+from mbrl_jax.pets import PETS, make_pets, run_pets
 from mbrl_jax.planners import cem
 from mbrl_jax.results import curve, make_result, timing_line
 from mbrl_jax.sweep import seed_keys
-from mbrl_jax.validation import check_count
 
 
 @dataclass(frozen=True)
-class PETSSettings:
-    """One PETS configuration: the loop, the CEM planner and the ensemble."""
+class CEMConfig(ExperimentConfig):
+    """The CEM planner of PETS (:func:`mbrl_jax.planners.cem`), ``planner.*`` on the
+    command line (``--set planner.horizon=30``)."""
 
-    trials: int
-    horizon: int
-    population: int
-    elites: int
-    iterations: int
-    particles: int
-    ensemble_size: int = 5
-    hidden: tuple[int, ...] = (200, 200, 200)
-    smoothing: float = 0.1  # CEM's smoothing of its mean and standard deviation
-    propagation: str = "tsinf"
-    trial_length: int = 200
-    capacity: int = 4000
-    batch_size: int = 32
-    max_epochs: int = 50
+    horizon: int = setting(15, "planning horizon (steps per action sequence)")
+    population: int = setting(100, "action sequences drawn per CEM iteration")
+    elites: int = setting(10, "best sequences the CEM distribution is refitted to")
+    iterations: int = setting(5, "CEM iterations per decision")
+    particles: int = setting(5, "TSinf particles rolled out per sequence")
+    smoothing: float = setting(
+        0.1, "CEM's smoothing of its mean and standard deviation", traced=True
+    )
 
 
-def settings_for(presets: dict[str, PETSSettings], preset: str | None, **overrides):
-    """The named preset (default ``"cpu"``) with ``overrides`` applied; clear errors for
-    unknown presets."""
-    name = preset or "cpu"
-    if name not in presets:
-        raise ValueError(f"unknown preset {name!r}; available: {', '.join(presets)}")
-    return replace(presets[name], **{k: v for k, v in overrides.items() if v is not None})
+@dataclass(frozen=True)
+class PETSConfig(ExperimentConfig):
+    """One PETS configuration: the loop, the ensemble and the CEM ``planner``; each
+    PETS experiment derives its ``Config`` from it with its own defaults (its ``cpu``
+    preset) and names its presets in ``PRESETS``."""
+
+    runs: int = setting(5, "independent runs; run i uses seed + i")
+    seed: int = setting(0, "the first run's seed")
+    trials: int = setting(5, "planned trials after the random-action trial 0")
+    trial_length: int = setting(200, "environment steps per trial")
+    propagation: Literal["expectation", "ts1", "tsinf"] = setting(
+        "tsinf", "how particles move through the ensemble"
+    )
+    ensemble_size: int = setting(5, "members of the probabilistic ensemble")
+    hidden: tuple[int, ...] = setting((200, 200, 200), "hidden layer widths of each member")
+    capacity: int = setting(4000, "transitions kept in the model's buffer")
+    batch_size: int = setting(32, "model training minibatch size")
+    max_epochs: int = setting(50, "most training epochs per refit (early-stopped)")
+    planner: CEMConfig = setting(CEMConfig(), "the CEM planner")
 
 
-def run_pets_experiment(
-    name: str,
-    title: str,
-    env,
-    settings: PETSSettings,
-    *,
-    runs: int,
-    seed: int,
-    progress: bool,
-    preset: str,
-    reward_fn=None,
-    termination_fn=None,
-) -> dict[str, Any]:
-    """Run PETS with ``settings`` on ``env`` for ``runs`` seeds (vmapped) and build the
-    result: curve ``PETS`` (mean episode return over seeds per trial) and the
-    planner's own mean predicted return per trial as a diagnostic."""
-    check_count("runs", runs, minimum=1)
+def make_experiment(env, config: PETSConfig, *, reward_fn=None, termination_fn=None) -> PETS:
+    """The PETS loop of ``config`` on ``env``; the constructors check the settings."""
     space = env.action_space(env.default_params)
     obs_size = env.observation_space(env.default_params).shape[0]
     model = neural_model(
         obs_size,
         space,
-        ensemble_size=settings.ensemble_size,
-        hidden=settings.hidden,
-        capacity=settings.capacity,
-        batch_size=settings.batch_size,
-        max_epochs=settings.max_epochs,
+        ensemble_size=config.ensemble_size,
+        hidden=config.hidden,
+        capacity=config.capacity,
+        batch_size=config.batch_size,
+        max_epochs=config.max_epochs,
         reward_fn=reward_fn,
         termination_fn=termination_fn,
     )
+    p = config.planner
     planner = cem(
         space,
-        horizon=settings.horizon,
-        population=settings.population,
-        elites=settings.elites,
-        iterations=settings.iterations,
-        smoothing=settings.smoothing,
-        particles=settings.particles,
+        horizon=p.horizon,
+        population=p.population,
+        elites=p.elites,
+        iterations=p.iterations,
+        smoothing=p.smoothing,
+        particles=p.particles,
     )
-    pets = make_pets(
-        env, model, planner, trial_length=settings.trial_length, propagation=settings.propagation
+    return make_pets(
+        env, model, planner, trial_length=config.trial_length, propagation=config.propagation
     )
-    seeds, keys = seed_keys(seed, runs)
-    outcome = run_pets(pets, keys, settings.trials, progress=progress)
-    x = np.arange(settings.trials + 1)
+
+
+def run_pets_experiment(
+    name: str, title: str, pets: PETS, config: PETSConfig, *, progress: bool
+) -> dict[str, Any]:
+    """Run ``pets`` for ``config.runs`` seeds (vmapped) and build the result: curve
+    ``PETS`` (mean episode return over seeds per trial) and the planner's own mean
+    predicted return per trial as a diagnostic."""
+    seeds, keys = seed_keys(config.seed, config.runs)
+    outcome = run_pets(pets, keys, config.trials, progress=progress)
+    x = np.arange(config.trials + 1)
     return make_result(
         name,
-        params={**asdict(settings), "preset": preset, "runs": runs},
+        config=config,
         seeds=seeds,
         timing=outcome.timing,
         x_label="Trial (0: random actions)",

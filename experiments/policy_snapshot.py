@@ -34,6 +34,7 @@ as an argument, to keep the Q table at those steps.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -43,6 +44,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mbrl_jax.agents import dyna_q, prioritized_sweeping
+from mbrl_jax.config import ExperimentConfig, setting
 from mbrl_jax.envs import Maze, dyna_maze
 from mbrl_jax.results import curve, draw_panel, make_result, timing_line
 from mbrl_jax.search import check_predecessor_overflow
@@ -148,37 +150,74 @@ def arrows(q: np.ndarray) -> list[list[int]]:
     return [[] if np.all(row == row[0]) else np.flatnonzero(row == row.max()).tolist() for row in q]
 
 
-def _check(runs, snapshot_run, num_steps, log_every, planning_steps, snapshot_planning_steps):
-    """Clear errors for settings :func:`run` cannot use."""
-    runs = check_count("runs", runs, minimum=1)
-    if check_count("snapshot_run", snapshot_run) >= runs:
-        raise ValueError(f"snapshot_run must be an integer < runs={runs}, got {snapshot_run!r}")
-    num_steps = check_count("num_steps", num_steps, minimum=1)
-    if check_count("log_every", log_every, minimum=1) > num_steps:
-        raise ValueError(f"log_every must be <= num_steps={num_steps}, got {log_every!r}")
-    missing = sorted(set(snapshot_planning_steps) - set(planning_steps))
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    runs: int = setting(30, "independent runs; run i uses seed + i")
+    seed: int = setting(0, "the first run's seed")
+    planning_steps: tuple[int, ...] = setting(
+        (0, 5, 50), "Dyna-Q's planning steps n, one curve each"
+    )
+    snapshot_planning_steps: tuple[int, ...] = setting(
+        (0, 50), "the n whose policies are drawn (among planning_steps)"
+    )
+    snapshot_run: int = setting(0, "the run whose policies are drawn (< runs)")
+    num_steps: int = setting(4000, "time steps per run")
+    log_every: int = setting(10, "time steps between the points of the curves against steps")
+    alpha: float = setting(0.1, "Dyna-Q's step size", traced=True)
+    epsilon: float = setting(0.1, "exploration rate of the epsilon-greedy policy", traced=True)
+    gamma: float = setting(0.95, "discount rate", traced=True)
+    ps_planning_steps: int = setting(5, "prioritized sweeping's most planning updates per step")
+    ps_alpha: float = setting(1.0, "prioritized sweeping's step size", traced=True)
+    ps_theta: float = setting(1e-6, "prioritized sweeping's priority threshold", traced=True)
+    update_points: int = setting(120, "grid points of the curves against value updates")
+
+
+def check(config: Config) -> None:
+    """Raise ValueError for settings :func:`run` cannot use (before anything runs)."""
+    if check_count("snapshot_run", config.snapshot_run) >= config.runs:
+        raise ValueError(
+            f"snapshot_run must be an integer < runs={config.runs}, got {config.snapshot_run!r}"
+        )
+    num_steps = check_count("num_steps", config.num_steps, minimum=1)
+    if check_count("log_every", config.log_every, minimum=1) > num_steps:
+        raise ValueError(f"log_every must be <= num_steps={num_steps}, got {config.log_every!r}")
+    check_count("update_points", config.update_points, minimum=1)
+    missing = sorted(set(config.snapshot_planning_steps) - set(config.planning_steps))
     if missing:
         raise ValueError(
-            f"snapshot_planning_steps {missing} must be among planning_steps {list(planning_steps)}"
+            f"snapshot_planning_steps {missing} must be among planning_steps "
+            f"{list(config.planning_steps)}"
         )
+    _methods(dyna_maze(), config)
 
 
-def _methods(env: Maze, planning_steps, alpha, epsilon, gamma, ps) -> dict[str, Agent]:
+def _methods(env: Maze, config: Config) -> dict[str, Agent]:
+    """Dyna-Q for each n, labelled ``n=N``, and prioritized sweeping."""
     methods = {
         f"n={n}": dyna_q(
             env.num_states,
             env.num_actions,
             planning_steps=n,
-            alpha=alpha,
-            epsilon=epsilon,
-            gamma=gamma,
+            alpha=config.alpha,
+            epsilon=config.epsilon,
+            gamma=config.gamma,
         )
-        for n in planning_steps
+        for n in config.planning_steps
     }
     methods[PS_LABEL] = prioritized_sweeping(
-        env.num_states, env.num_actions, epsilon=epsilon, gamma=gamma, **ps
+        env.num_states,
+        env.num_actions,
+        epsilon=config.epsilon,
+        gamma=config.gamma,
+        **_ps_settings(config),
     )
     return methods
+
+
+def _ps_settings(config: Config) -> dict[str, Any]:
+    return dict(
+        planning_steps=config.ps_planning_steps, alpha=config.ps_alpha, theta=config.ps_theta
+    )
 
 
 def trace_with_snapshots(run, keys: jax.Array) -> tuple[Trace, Timing]:
@@ -206,61 +245,36 @@ def _policy(trace: Trace, run: int) -> dict[str, Any]:
     }
 
 
-def run(
-    *,
-    runs: int = 30,
-    seed: int = 0,
-    progress: bool = True,
-    planning_steps: tuple[int, ...] = (0, 5, 50),
-    snapshot_planning_steps: tuple[int, ...] = (0, 50),
-    snapshot_run: int = 0,
-    num_steps: int = 4000,
-    log_every: int = 10,
-    alpha: float = 0.1,
-    epsilon: float = 0.1,
-    gamma: float = 0.95,
-    ps_planning_steps: int = 5,
-    ps_alpha: float = 1.0,
-    ps_theta: float = 1e-6,
-    update_points: int = 120,
-) -> dict:
-    _check(runs, snapshot_run, num_steps, log_every, planning_steps, snapshot_planning_steps)
+def run(config: Config = Config(), *, progress: bool = True) -> dict:
+    check(config)
     env = dyna_maze()
-    seeds, keys = seed_keys(seed, runs)
-    ps = dict(planning_steps=ps_planning_steps, alpha=ps_alpha, theta=ps_theta)
-    methods = _methods(env, planning_steps, alpha, epsilon, gamma, ps)
+    seeds, keys = seed_keys(config.seed, config.runs)
+    methods = _methods(env, config)
     traces, timing = {}, Timing()
     for label, agent in tqdm(methods.items(), desc=NAME, unit="group", disable=not progress):
-        traces[label], group_timing = trace_with_snapshots(trace_run(env, agent, num_steps), keys)
+        run_fn = trace_run(env, agent, config.num_steps)
+        traces[label], group_timing = trace_with_snapshots(run_fn, keys)
         timing += group_timing
     check_predecessor_overflow(traces[PS_LABEL].agent_state.search)
-    policies = {f"n={n}": _policy(traces[f"n={n}"], snapshot_run) for n in snapshot_planning_steps}
+    snapshot_run = config.snapshot_run
+    policies = {
+        f"n={n}": _policy(traces[f"n={n}"], snapshot_run) for n in config.snapshot_planning_steps
+    }
     for label, policy in policies.items():
         if policy["episode_2_length"] is None:
             raise ValueError(
                 f"run {snapshot_run} (seed {seeds[snapshot_run]}) did not finish episode 2 "
-                f"within num_steps={num_steps} for {label}; use a larger num_steps"
+                f"within num_steps={config.num_steps} for {label}; use a larger num_steps"
             )
     return make_result(
         NAME,
-        params=dict(
-            planning_steps=list(planning_steps),
-            snapshot_planning_steps=list(snapshot_planning_steps),
-            snapshot_run=snapshot_run,
-            snapshot_seed=seeds[snapshot_run],
-            num_steps=num_steps,
-            log_every=log_every,
-            alpha=alpha,
-            epsilon=epsilon,
-            gamma=gamma,
-            prioritized_sweeping=ps,
-            runs=runs,
-        ),
+        config=config,
+        snapshot_seed=seeds[snapshot_run],
         seeds=seeds,
         timing=timing,
         x_label="Time steps",
         y_label="States with a non-zero value",
-        curves=_curves(traces, log_every, update_points),
+        curves=_curves(traces, config.log_every, config.update_points),
         plot_style=_plot_style(list(methods)),
         layout=["".join(row) for row in env.grids[0]],
         actions=list(ACTIONS),

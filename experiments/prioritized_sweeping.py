@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
@@ -36,6 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mbrl_jax.agents import dyna_q, prioritized_sweeping
+from mbrl_jax.config import ExperimentConfig, setting
 from mbrl_jax.envs import Maze, dyna_maze
 from mbrl_jax.results import curve, make_result, timing_line
 from mbrl_jax.search import check_predecessor_overflow
@@ -120,37 +123,58 @@ def updates_until_optimal(env: Maze, agent: Agent, max_steps: int, tolerance: fl
     return run
 
 
-def run(
-    *,
-    runs: int = 10,
-    seed: int = 0,
-    progress: bool = True,
-    resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS,
-    planning_steps: int = 5,
-    alpha: float = 1.0,
-    epsilon: float = 0.1,
-    gamma: float = 0.95,
-    theta: float = 1e-6,
-    tolerance: float = 1.2,
-    max_steps: int = 3_000_000,
-) -> dict:
-    runs = check_count("runs", runs, minimum=1)
-    seeds, keys = seed_keys(seed, runs)
-    common = dict(alpha=alpha, epsilon=epsilon, gamma=gamma)
-    methods = {
-        "Dyna-Q": lambda env: dyna_q(
-            env.num_states, env.num_actions, planning_steps=planning_steps, **common
-        ),
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    runs: int = setting(10, "independent runs; run i uses seed + i")
+    seed: int = setting(0, "the first run's seed")
+    resolutions: tuple[tuple[int, int], ...] = setting(
+        RESOLUTIONS, "(rows, cols) refinements of the 6x9 maze, one size each"
+    )
+    planning_steps: int = setting(5, "most planning updates per real step, both methods")
+    alpha: float = setting(1.0, "step size of the value updates", traced=True)
+    epsilon: float = setting(0.1, "exploration rate of the epsilon-greedy policy", traced=True)
+    gamma: float = setting(0.95, "discount rate", traced=True)
+    theta: float = setting(1e-6, "prioritized sweeping's priority threshold", traced=True)
+    tolerance: float = setting(1.2, "optimal: greedy path within tolerance x shortest path")
+    max_steps: int = setting(3_000_000, "most real steps per run")
+
+
+def _methods(config: Config) -> dict[str, Callable[[Maze], Agent]]:
+    """Each method as a function of the maze."""
+    common = dict(alpha=config.alpha, epsilon=config.epsilon, gamma=config.gamma)
+    n = config.planning_steps
+    return {
+        "Dyna-Q": lambda env: dyna_q(env.num_states, env.num_actions, planning_steps=n, **common),
         "prioritized sweeping": lambda env: prioritized_sweeping(
-            env.num_states, env.num_actions, planning_steps=planning_steps, theta=theta, **common
+            env.num_states, env.num_actions, planning_steps=n, theta=config.theta, **common
         ),
     }
+
+
+def check(config: Config) -> None:
+    """Raise ValueError for settings :func:`run` cannot use (before anything runs)."""
+    check_count("max_steps", config.max_steps, minimum=1)
+    check_in_range("tolerance", config.tolerance, 1.0, math.inf)
+    if not config.resolutions:
+        raise ValueError("resolutions must name at least one (rows, cols) refinement")
+    methods = _methods(config)
+    for resolution in config.resolutions:
+        env = dyna_maze(resolution)
+        for make_agent in methods.values():
+            make_agent(env)
+
+
+def run(config: Config = Config(), *, progress: bool = True) -> dict:
+    check(config)
+    seeds, keys = seed_keys(config.seed, config.runs)
+    methods = _methods(config)
     sizes, updates, not_found, times = [], {m: [] for m in methods}, {m: [] for m in methods}, {}
     timing = Timing()
-    groups = [(r, m) for r in resolutions for m in methods]
+    groups = [(r, m) for r in config.resolutions for m in methods]
     for resolution, method in tqdm(groups, desc=NAME, unit="group", disable=not progress):
         env = dyna_maze(resolution)
-        search = updates_until_optimal(env, methods[method](env), max_steps, tolerance)
+        agent = methods[method](env)
+        search = updates_until_optimal(env, agent, config.max_steps, config.tolerance)
         result, group_timing = compile_and_run(functools.partial(jax.lax.map, search), keys)
         if method == "prioritized sweeping":
             check_predecessor_overflow(result.agent_state.search)
@@ -171,17 +195,7 @@ def run(
     ]
     return make_result(
         NAME,
-        params=dict(
-            resolutions=[list(r) for r in resolutions],
-            planning_steps=planning_steps,
-            alpha=alpha,
-            epsilon=epsilon,
-            gamma=gamma,
-            theta=theta,
-            tolerance=tolerance,
-            max_steps=max_steps,
-            runs=runs,
-        ),
+        config=config,
         seeds=seeds,
         timing=timing,
         x_label="Gridworld size (#states)",

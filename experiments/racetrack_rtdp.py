@@ -52,7 +52,7 @@ to 8 s, the rest Python start-up and numpy), under the two minutes asked for.
 against 9115. The book's Example 8.6 lifts the speed limit, and its numbers come from
 Barto, Bradtke and Singh (1995), whose racetrack presumably lets velocities turn
 negative. On this track the reachable states number 2893 without a speed limit
-(``run(max_speed=8)``: DP 41 sweeps, 118,613 updates; in place 83,029; RTDP 3088
+(``run(Config(max_speed=8))``: DP 41 sweeps, 118,613 updates; in place 83,029; RTDP 3088
 episodes, 50,600 updates, 16.4 per episode, 97.58 / 81.53 / 0.72 %), and a separate
 enumeration with velocities of either sign (not part of this code) gives 10,285 with
 |velocity| <= 4 and 12,588 without a limit, bracketing 9115. So the
@@ -78,11 +78,14 @@ greedy within tolerance" of ``result["table"]`` compares both by the policy crit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
+from mbrl_jax.config import ExperimentConfig, setting
 from mbrl_jax.dynamic_programming import (
     action_values,
     greedy_value,
@@ -331,24 +334,38 @@ def _results(env, sync, in_place, dp_lengths, found, rule: dict, check_every: in
     )
 
 
-def run(
-    *,
-    runs: int = 10,
-    seed: int = 0,
-    progress: bool = True,
-    tolerance: float = 0.1,
-    check_every: int = 1000,
-    patience: int = 3,
-    horizon: int = 100,
-    theta: float = 1e-4,
-    max_sweeps: int = 100,
-    max_updates: int = 500_000,
-    max_speed: int = 4,
-) -> dict:
-    runs = check_count("runs", runs, minimum=1)
-    check_nonnegative("tolerance", tolerance)
-    seeds, keys = seed_keys(seed, runs)
-    env = Racetrack(max_speed=max_speed)
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    runs: int = setting(10, "independent runs; run i uses seed + i")
+    seed: int = setting(0, "the first run's seed")
+    tolerance: float = setting(0.1, "converged: greedy length within tolerance of the optimum")
+    check_every: int = setting(1000, "RTDP updates between evaluations of the greedy policy")
+    patience: int = setting(3, "evaluations in a row within tolerance to converge")
+    horizon: int = setting(100, "sweeps of policy evaluation per greedy episode length")
+    theta: float = setting(1e-4, "value iteration stops when a sweep changes V by less")
+    max_sweeps: int = setting(100, "most sweeps of value iteration")
+    max_updates: int = setting(500_000, "most RTDP updates per run")
+    max_speed: int = setting(4, "largest velocity component of the car")
+
+
+def check(config: Config) -> None:
+    """Raise ValueError for settings :func:`run` cannot use (before anything runs)."""
+    check_nonnegative("tolerance", config.tolerance)
+    check_count("check_every", config.check_every, minimum=1)
+    check_count("patience", config.patience, minimum=1)
+    check_count("horizon", config.horizon, minimum=1)
+    check_nonnegative("theta", config.theta)
+    check_count("max_sweeps", config.max_sweeps, minimum=1)
+    check_count("max_updates", config.max_updates, minimum=1)
+    check_count("max_speed", config.max_speed, minimum=1)
+
+
+def run(config: Config = Config(), *, progress: bool = True) -> dict:
+    check(config)
+    tolerance, check_every, patience = config.tolerance, config.check_every, config.patience
+    horizon, theta, max_sweeps = config.horizon, config.theta, config.max_sweeps
+    seeds, keys = seed_keys(config.seed, config.runs)
+    env = Racetrack(max_speed=config.max_speed)
     rtdp_settings = dict(tolerance=tolerance, check_every=check_every, patience=patience)
     with tqdm(total=3, desc=NAME, unit="group", disable=not progress) as bar:
         (sync, in_place), timing = _dynamic_programming(env, keys, theta, max_sweeps)
@@ -359,7 +376,7 @@ def run(
         bar.update()
         optimum = float(dp_lengths[0][0, -1])
         found, rtdp_timing = _rtdp_runs(
-            env, keys, optimum, horizon, max_updates=max_updates, **rtdp_settings
+            env, keys, optimum, horizon, max_updates=config.max_updates, **rtdp_settings
         )
         found = jax.tree.map(np.asarray, found)
         bar.update()
@@ -367,17 +384,9 @@ def run(
     results = _results(env, sync, in_place, dp_lengths, found, rule, check_every)
     return make_result(
         NAME,
-        params=dict(
-            track="RACETRACK_LEFT",
-            max_speed=env.max_speed,
-            noise=env.noise,
-            runs=runs,
-            horizon=horizon,
-            theta=theta,
-            max_sweeps=max_sweeps,
-            max_updates=max_updates,
-            **rtdp_settings,
-        ),
+        config=config,
+        track="RACETRACK_LEFT",
+        noise=env.noise,
         seeds=seeds,
         timing=timing + rtdp_timing,
         x_label="Updates",
@@ -425,7 +434,7 @@ def summary(result: dict) -> str:
     ):
         cells = [_cell(c[row], digits) for c in (dp, ip, rt)]
         lines.append(f"{row:34} {cells[0]:>18} {cells[1]:>28} {cells[2]:>26}")
-    p = result["params"]
+    p = result["config"]
     lines += [
         f"[book values in brackets]; optimum {result['optimum']:.3f} steps (s.d. "
         f"{result['optimal_length_sd']:.2f}, s.e. of a 20-episode average "

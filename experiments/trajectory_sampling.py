@@ -27,11 +27,16 @@ All curves are in one result.json and one plot; the 10000-state curves, labelled
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
+from mbrl_jax.config import ExperimentConfig, setting
 from mbrl_jax.dyna import DynaState, init_dyna_state, planning_updates
 from mbrl_jax.envs import (
     EVALUATION_ITERATIONS,
@@ -56,6 +61,27 @@ DESCRIPTION = "Figure 8.8: on-policy trajectory sampling vs uniform expected upd
 METHODS = ("uniform", "on-policy")
 #: (num_states, branching, total expected updates) of the book's two panels
 GROUPS = ((1000, 1, 20_000), (1000, 3, 20_000), (1000, 10, 20_000), (10_000, 1, 200_000))
+
+
+@dataclass(frozen=True)
+class Config(ExperimentConfig):
+    """Figure 8.8's settings; the updates are expected Q-learning updates with alpha 1
+    and gamma 1 on the true model (the figure's definition, not settings)."""
+
+    runs: int = setting(200, "independent runs (tasks per group); run i uses seed + i")
+    seed: int = setting(0, "the first run's seed")
+    groups: tuple[tuple[int, int, int], ...] = setting(
+        GROUPS, "task groups (num_states, branching b, total expected updates), as s,b,u;s,b,u"
+    )
+    num_checkpoints: int = setting(40, "greedy-policy evaluations along the x axis (plus at 0)")
+    num_actions: int = setting(2, "actions per state of the random tasks")
+    epsilon: float = setting(0.1, "exploration of the on-policy trajectories", traced=True)
+    terminal_prob: float = setting(
+        0.1, "probability of terminating on each transition (sets the evaluation's sweeps)"
+    )
+    evaluation: Literal["auto", "fixed", "warm"] = setting(
+        "auto", "greedy-policy evaluation: fixed sweeps, warm-started, auto (fixed for b = 1)"
+    )
 
 
 def label(method: str, num_states: int, branching: int) -> str:
@@ -157,45 +183,50 @@ def make_group(
     return group
 
 
-def run(
-    *,
-    runs: int = 200,
-    seed: int = 0,
-    progress: bool = True,
-    groups: tuple[tuple[int, int, int], ...] = GROUPS,
-    num_checkpoints: int = 40,
-    epsilon: float = 0.1,
-    terminal_prob: float = 0.1,
-    evaluation: str = "auto",
-) -> dict:
-    """Figure 8.8 with ``runs`` tasks per group; ``groups`` lists (num_states,
-    branching, total expected updates). Task i of every group is drawn from
-    ``jax.random.key(seed + i)`` (split: one half makes the task, the other drives
-    the planning), and both methods plan on the same tasks."""
-    runs = check_count("runs", runs, minimum=1)
-    check_in_range("epsilon", epsilon, 0.0, 1.0)
+def check(config: Config) -> None:
+    """Raise ValueError for settings the figure cannot be run with (before anything
+    runs): the groups' tasks are traced (not run) and their planners built."""
+    check_in_range("epsilon", config.epsilon, 0.0, 1.0)
     # p = 0: undiscounted episodes need not end, the greedy policy's value need not exist
-    check_in_range("terminal_prob", terminal_prob, 1e-9, 1.0)
-    seeds, keys = seed_keys(seed, runs)
+    check_in_range("terminal_prob", config.terminal_prob, 1e-9, 1.0)
+    if not config.groups:
+        raise ValueError("groups must list at least one (num_states, branching, updates)")
+    for num_states, branching, total in config.groups:  # the config checks each is 3 ints
+        jax.eval_shape(partial(_task, config, num_states, branching), jax.random.key(0))
+        for method in METHODS:
+            _group(config, num_states, branching, method, total)
+
+
+def _task(config: Config, num_states: int, branching: int, key: jax.Array) -> RandomMDPParams:
+    return random_mdp_params(key, num_states, config.num_actions, branching, config.terminal_prob)
+
+
+def _group(config: Config, num_states: int, branching: int, method: str, total: int):
+    return make_group(
+        num_states, branching, method, total, config.num_checkpoints,
+        num_actions=config.num_actions, epsilon=config.epsilon,
+        terminal_prob=config.terminal_prob, evaluation=config.evaluation,
+    )  # fmt: skip
+
+
+def run(config: Config = Config(), *, progress: bool = True) -> dict:
+    """Figure 8.8 with ``config.runs`` tasks per group. Task i of every group is drawn
+    from ``jax.random.key(seed + i)`` (split: one half makes the task, the other drives
+    the planning), and both methods plan on the same tasks."""
+    check(config)
+    seeds, keys = seed_keys(config.seed, config.runs)
     task_keys, plan_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
     curves, differences, panels, timing = {}, {}, {}, Timing()
-    jobs = [(g, method) for g in groups for method in METHODS]
-    bar = tqdm(total=len(jobs), desc=NAME, unit="group", disable=not progress)
-    for num_states, branching, total in groups:
-
-        def make_params(k, num_states=num_states, branching=branching):
-            return random_mdp_params(k, num_states, 2, branching, terminal_prob)
-
+    bar = tqdm(total=2 * len(config.groups), desc=NAME, unit="group", disable=not progress)
+    for num_states, branching, total in config.groups:
+        make_params = partial(_task, config, num_states, branching)
         params, group_timing = compile_and_run(jax.vmap(make_params), task_keys)
         timing += group_timing
-        x = np.linspace(0, total, num_checkpoints + 1)
+        x = np.linspace(0, total, config.num_checkpoints + 1)
         per_method = {}
         for method in METHODS:
             bar.set_postfix_str(f"{num_states} states, b={branching}, {method}")
-            group = make_group(
-                num_states, branching, method, total, num_checkpoints,
-                epsilon=epsilon, terminal_prob=terminal_prob, evaluation=evaluation,
-            )  # fmt: skip
+            group = _group(config, num_states, branching, method, total)
             values, group_timing = compile_and_run(group, params, plan_keys)
             timing += group_timing
             per_method[method] = np.asarray(values, np.float64)
@@ -208,17 +239,7 @@ def run(
     bar.close()
     return make_result(
         NAME,
-        params=dict(
-            groups=[list(g) for g in groups],
-            num_actions=2,
-            epsilon=epsilon,
-            terminal_prob=terminal_prob,
-            alpha=1.0,
-            gamma=1.0,
-            num_checkpoints=num_checkpoints,
-            evaluation=evaluation,
-            runs=runs,
-        ),
+        config=config,
         seeds=seeds,
         timing=timing,
         x_label="Computation time, in expected updates",

@@ -112,4 +112,4 @@ def decision_time(
     def act(state: DynaState, obs, key: PRNGKey):
         return act_stateful(state, obs, key)[0]
 
-    return Agent(agent.init, act, agent.update, act_stateful)
+    return Agent(agent.init, act, agent.update, agent.spaces, act_stateful)

@@ -17,8 +17,11 @@ its path.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,12 +86,14 @@ def run_with_checkpoints(
       along ``time_axis`` (NumPy arrays, kept on the host).
 
     Raises:
-      ValueError: the directory's checkpoint belongs to a different run.
+      ValueError: ``directory`` is a file, lies under one or cannot be written
+        (checked first, before anything runs), or its checkpoint belongs to a
+        different run.
       CheckpointError: the directory's checkpoint cannot be read back intact.
     """
     total_steps = check_count("total_steps", total_steps, minimum=1)
     chunk_steps = check_count("chunk_steps", chunk_steps, minimum=1)
-    directory = Path(directory).absolute()
+    directory = _checked_directory(directory)
     start_fn = jax.jit(start)
     chunk_fn = jax.jit(run_chunk, static_argnums=1)
     fresh = start_fn(key)
@@ -119,6 +124,30 @@ def run_with_checkpoints(
                 if callback is not None:
                     callback(step, chunk)
     return carry, metrics
+
+
+def _checked_directory(directory: str | Path) -> Path:
+    """``directory`` as an absolute path, created if missing; ValueError naming it
+    when it is a file, lies under a file, or cannot be written (checked before any
+    training, which would otherwise be lost at the first save)."""
+    path = Path(directory).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"lies under the file {existing}"
+        raise ValueError(
+            f"the checkpoint directory {path} {where}, not a directory; give the path of a "
+            "directory (created if missing)"
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"the checkpoint directory {path} cannot be written ({err.strerror or err}); "
+            "give a directory you can write to"
+        ) from None
+    return path
 
 
 def _describe(tree: Any) -> dict[str, str]:
@@ -264,10 +293,55 @@ def _restore_args(**items: Any) -> ocp.args.Composite:
     )
 
 
+class _DrainingLoop(asyncio.SelectorEventLoop):
+    """An event loop that, closed with tasks still pending, first lets them finish.
+
+    orbax runs each restore in a fresh event loop and closes it when the restore
+    returns. When tensorstore fails on a damaged file, the first error ends the
+    restore while the reads of the other arrays are still in flight; closing the
+    loop under them makes each one print an "Event loop is closed" traceback when
+    tensorstore completes it, and their errors are logged as "Task exception was
+    never retrieved". This loop waits for its tasks (collecting their errors)
+    before it closes, and drops what tensorstore hands a closed loop."""
+
+    def close(self) -> None:
+        while not self.is_closed() and not self.is_running() and asyncio.all_tasks(self):
+            pending = asyncio.all_tasks(self)
+            self.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        super().close()
+
+    def call_soon_threadsafe(self, callback, *args, context=None):
+        """As asyncio's, but a closed loop drops the callback: a read of tensorstore
+        that nobody awaits any more (its task was cancelled) completing late."""
+        try:
+            return super().call_soon_threadsafe(callback, *args, context=context)
+        except RuntimeError:
+            if self.is_closed():
+                return None
+            raise
+
+
+class _DrainingPolicy(asyncio.DefaultEventLoopPolicy):
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return _DrainingLoop()
+
+
+@contextlib.contextmanager
+def _draining_event_loops():
+    """New event loops (orbax's) are :class:`_DrainingLoop` within the block."""
+    previous = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(_DrainingPolicy())
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop_policy(previous)
+
+
 def _read(path: Path, restore: Callable[[], Any]) -> Any:
     """``restore()``, with any failure reported as a :class:`CheckpointError` naming ``path``."""
     try:
-        return restore()
+        with _draining_event_loops():
+            return restore()
     except Exception as err:  # orbax and tensorstore raise many kinds of error on bad files
         raise CheckpointError(
             f"cannot read the checkpoint {path} ({type(err).__name__}: {_shorten(str(err))}). "

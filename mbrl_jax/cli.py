@@ -1,162 +1,295 @@
-"""Command line: ``mbrl-jax run NAME [--runs N] [--seed S] [--out DIR] [--preset P]
-[--env ENV] [--profile DIR]``,
-``mbrl-jax list``, ``mbrl-jax plot RESULT_JSON``,
-``mbrl-jax sweep dyna-maze [--alpha A,...] [--n N,...] [--seeds K] [--chunk-size C]``."""
+"""Command line.
+
+- ``mbrl-jax list``: the experiments.
+- ``mbrl-jax show NAME [--preset P] [--set field=value ...]``: an experiment's config
+  (every field with its type, static or traced, value and doc) and its presets.
+- ``mbrl-jax run NAME [--runs N] [--seed S] [--preset P] [--env ENV] [--set field=value ...]
+  [--out DIR] [--profile DIR]``: run it and write result.json, NAME.png and NAME.csv.
+- ``mbrl-jax sweep NAME --grid field=v1,v2 [--grid ...] [--seeds K] [--seed S] [--set ...]
+  [--out DIR]``: a parameter study (static fields grouped, traced ones vmapped); a killed
+  sweep run again finishes only its missing groups.
+- ``mbrl-jax plot RESULT_JSON``: redraw a result's PNG.
+- ``mbrl-jax compare A/result.json B/result.json ... --out DIR``: overlay results.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
+import os
 import sys
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
+from types import ModuleType
 
 from mbrl_jax.profiling import add_profile_argument, profile_to
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mbrl-jax", description=__doc__)
+def _parser(help_requested: bool = False) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mbrl-jax", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a reproduced experiment and write its results")
-    run.add_argument("name", help="experiment name (see `mbrl-jax list`)")
-    run.add_argument("--runs", type=int, default=None, help="independent runs (seeds)")
-    run.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed + i")
-    run.add_argument("--out", type=Path, default=None, help="output folder (default results/NAME)")
-    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    run.add_argument(
-        "--preset", default=None, help="named settings, for experiments that have them (PETS)"
-    )
-    run.add_argument(
-        "--env", default=None, help="the task, for experiments that take one (dyna-dqn)"
-    )
-    add_profile_argument(run)
-    _add_sweep_parser(sub)
     sub.add_parser("list", help="list the experiments")
+    show = sub.add_parser("show", help="print an experiment's config: fields, kinds, docs")
+    show.add_argument("name", help="experiment name (see `mbrl-jax list`)")
+    _add_config_arguments(show)
+    _add_run_parser(sub, _experiments_epilog() if help_requested else None)
+    _add_sweep_parser(sub)
     plot = sub.add_parser("plot", help="redraw an experiment's PNG from its result.json")
     plot.add_argument("result", type=Path)
+    compare = sub.add_parser("compare", help="overlay several results and test their finals")
+    compare.add_argument("results", type=Path, nargs="+", help="result.json files")
+    compare.add_argument("--out", type=Path, required=True, help="folder for compare.png")
+    compare.add_argument("--names", default=None, help="comma-separated names, one per result")
     return parser
 
 
-def _add_sweep_parser(sub) -> None:
-    sweep = sub.add_parser("sweep", help="a parameter study: hyperparameter grid x seeds")
-    sweep.add_argument("name", choices=["dyna-maze"], help="what to sweep (Figure 8.2's Dyna-Q)")
-    sweep.add_argument("--alpha", default="0.05,0.1,0.2,0.4", help="step sizes, in (0, 1]")
-    sweep.add_argument(
-        "--planning-steps", "--n", default="0,5,50", help="planning steps n, integers >= 0"
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default=None, help="start from a named config")
+    parser.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a config field (dots for nested fields: planner.horizon=30); repeatable",
     )
-    sweep.add_argument("--seeds", type=int, default=30, help="runs per setting")
-    sweep.add_argument("--seed", type=int, default=0, help="first seed; run i uses seed + i")
+
+
+def _add_run_parser(sub, epilog: str | None) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run a reproduced experiment and write its results",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("name", help="experiment name (see `mbrl-jax list`)")
+    run.add_argument("--runs", type=int, default=None, help="independent runs (--set runs=N)")
+    run.add_argument("--seed", type=int, default=None, help="first seed (--set seed=S)")
+    run.add_argument("--env", default=None, help="the task, where there is a choice (--set env=)")
+    _add_config_arguments(run)
+    run.add_argument("--out", type=Path, default=None, help="output folder (default results/NAME)")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_profile_argument(run)
+
+
+def _add_sweep_parser(sub) -> None:
+    sweep = sub.add_parser("sweep", help="a parameter study: a grid of config fields x seeds")
+    sweep.add_argument("name", help="experiment name (see `mbrl-jax list`)")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="FIELD=V1,V2",
+        help="values of one config field to sweep; repeatable (the product is run)",
+    )
+    sweep.add_argument("--alpha", default=None, help="same as --grid alpha=...")
+    sweep.add_argument("--planning-steps", "--n", default=None, help="--grid planning_steps=...")
+    sweep.add_argument("--seeds", type=int, default=None, help="runs per setting (--set runs=K)")
+    sweep.add_argument("--seed", type=int, default=None, help="first seed (--set seed=S)")
+    _add_config_arguments(sweep)
     sweep.add_argument("--chunk-size", type=int, default=None, help="most runs per call")
-    sweep.add_argument("--out", type=Path, default=None, help="default results/dyna-maze-sweep")
+    sweep.add_argument("--out", type=Path, default=None, help="default results/NAME-sweep")
     sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_profile_argument(sweep)
 
 
-def _numbers(flag: str, text: str, kind: type) -> list:
-    """Comma-separated numbers of ``kind``; a clear ValueError otherwise."""
+def _experiments_epilog() -> str:
+    """The experiments with their presets and tasks, for ``run --help``."""
+    experiments = _experiments()
+    lines = ["experiments (mbrl-jax show NAME prints every setting):"]
+    for name in experiments.EXPERIMENTS:
+        module = experiments.load(name)
+        extra = [f"presets: {', '.join(module.PRESETS)}"] if getattr(module, "PRESETS", {}) else []
+        tasks = _choices(module.Config, "env")
+        if tasks:
+            extra.append(f"--env: {', '.join(tasks)}")
+        lines.append(f"  {name:22s} {'; '.join(extra)}".rstrip())
+    return "\n".join(lines)
+
+
+def _choices(config_class: type, name: str) -> tuple[str, ...]:
+    import typing
+
+    kind = typing.get_type_hints(config_class).get(name)
+    return typing.get_args(kind) if typing.get_origin(kind) is typing.Literal else ()
+
+
+def _config(module: ModuleType, args: argparse.Namespace, flags: dict) -> object:
+    """The experiment's config: its preset (or default), the flags, then each --set."""
+    from mbrl_jax.config import override
+
+    presets = getattr(module, "PRESETS", {})
+    if args.preset is not None and args.preset not in presets:
+        allowed = ", ".join(presets) if presets else f"none ({module.NAME} has no presets)"
+        raise ValueError(f"unknown --preset {args.preset!r}; available: {allowed}")
+    config = presets[args.preset] if args.preset is not None else module.Config()
+    assignments = [f"{field}={value}" for field, value in flags.items() if value is not None]
+    if flags.get("env") is not None and not _choices(module.Config, "env"):
+        raise ValueError(f"unknown --env {flags['env']!r}; {module.NAME} has a fixed task")
+    return override(config, [*assignments, *args.assignments])
+
+
+def _writable_folder(path: Path, flag: str = "--out") -> Path:
+    """``path`` as an existing, writable folder (made if missing); a ValueError naming it
+    otherwise, before anything runs."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path} is a file, not a folder; give a folder to write into")
     try:
-        return [kind(value) for value in text.split(",") if value.strip()]
-    except ValueError:
-        raise ValueError(f"{flag} must be comma-separated {kind.__name__}s, got {text!r}") from None
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{flag} {path} cannot be created: {error.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path} is not writable")
+    return path
 
 
-def _sweep(args: argparse.Namespace) -> int:
-    from experiments import parameter_study as study
-    from mbrl_jax.results import write_result
-    from mbrl_jax.sweep import write_csv
+def _run(args: argparse.Namespace) -> Callable[[], int]:
+    """Check everything ``run`` was given; return the job that runs and writes it."""
+    module = _experiments().load(args.name)
+    config = _config(module, args, {"runs": args.runs, "seed": args.seed, "env": args.env})
+    module.check(config)
+    out = _writable_folder(args.out or Path("results") / args.name)
+
+    def job() -> int:
+        from mbrl_jax.results import write_result
+
+        with profile_to(args.profile):
+            result = module.run(config, progress=not args.no_progress)
+        paths = write_result(result, out, plot=getattr(module, "plot", None))
+        print(module.summary(result))
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
+        if args.profile is not None:
+            print(f"wrote a jax.profiler trace into {args.profile} (tensorboard, Perfetto)")
+        return 0
+
+    return job
+
+
+def _sweep(args: argparse.Namespace) -> Callable[[], int]:
+    """Check the study's experiment, config, grid and folder; return the job."""
+    from mbrl_jax.study import check_study, is_sweepable, parse_grid, run_study, write_study
     from mbrl_jax.validation import check_count
 
-    try:
-        alphas, ns = (
-            _numbers("--alpha", args.alpha, float),
-            _numbers("--planning-steps", args.planning_steps, int),
-        )
-        study.check_grid(alphas, ns)
-        check_count("--seeds", args.seeds, minimum=1)
-        check_count("--seed", args.seed, minimum=0)
-        if args.chunk_size is not None:
-            check_count("--chunk-size", args.chunk_size, minimum=1)
-    except ValueError as error:
-        print(f"mbrl-jax: error: {error}", file=sys.stderr)
-        return 2
-    with profile_to(args.profile):
-        result = study.run(
-            runs=args.seeds,
-            seed=args.seed,
-            progress=not args.no_progress,
-            alphas=alphas,
-            planning_steps=ns,
-            chunk_size=args.chunk_size,
-        )
-    paths = write_result(result, args.out or Path("results") / study.NAME)
-    paths["runs"] = paths["csv"].with_name(f"{study.NAME}-runs.csv")
-    write_csv(result["per_run"], paths["runs"])
-    print(study.summary(result))
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0
-
-
-def _own_plot(name: str):
-    """The experiment's own ``plot(result, path)`` when it has one (a figure that is
-    not only line curves, e.g. policy-snapshot's arrows), else None."""
-    import experiments
-
-    if name not in experiments.EXPERIMENTS:
-        return None
-    return getattr(experiments.load(name), "plot", None)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    import experiments
-
-    if args.command == "list":
-        for name in experiments.EXPERIMENTS:
-            print(f"{name:20s} {experiments.load(name).DESCRIPTION}")
-        return 0
-    if args.command == "plot":
-        from mbrl_jax.results import plot_result
-
-        result = json.loads(args.result.read_text())
-        path = args.result.with_name(f"{result['experiment']}.png")
-        (_own_plot(result["experiment"]) or plot_result)(result, path)
-        print(f"wrote {path}")
-        return 0
-    if args.command == "sweep":
-        return _sweep(args)
-    try:
-        module = experiments.load(args.name)
-        if args.runs is not None and args.runs < 1:
-            raise ValueError(f"--runs must be >= 1, got {args.runs}")
-        if args.seed < 0:
-            raise ValueError(f"--seed must be >= 0, got {args.seed}")
-        presets = getattr(module, "PRESETS", {})
-        if args.preset is not None and args.preset not in presets:
-            allowed = ", ".join(presets) if presets else f"none ({args.name} has no presets)"
-            raise ValueError(f"unknown --preset {args.preset!r}; available: {allowed}")
-        tasks = getattr(module, "TASKS", {})
-        if args.env is not None and args.env not in tasks:
-            allowed = ", ".join(tasks) if tasks else f"none ({args.name} has a fixed task)"
-            raise ValueError(f"unknown --env {args.env!r}; available: {allowed}")
-    except ValueError as error:
-        print(f"mbrl-jax: error: {error}", file=sys.stderr)
-        return 2
-    from mbrl_jax.results import write_result
-
-    kwargs = {} if args.runs is None else {"runs": args.runs}
-    if args.preset is not None:
-        kwargs["preset"] = args.preset
-    if args.env is not None:
-        kwargs["env"] = args.env
-    with profile_to(args.profile):
-        result = module.run(seed=args.seed, progress=not args.no_progress, **kwargs)
-    paths = write_result(
-        result, args.out or Path("results") / args.name, plot=getattr(module, "plot", None)
+    experiments = _experiments()
+    module = experiments.load(args.name)
+    if not is_sweepable(module):
+        sweepable = [n for n in experiments.EXPERIMENTS if is_sweepable(experiments.load(n))]
+        raise ValueError(f"{args.name} cannot be swept yet; sweepable: {', '.join(sweepable)}")
+    config = _config(module, args, {"runs": args.seeds, "seed": args.seed})
+    legacy = {"alpha": args.alpha, "planning_steps": args.planning_steps}
+    grid = parse_grid(
+        config, [*args.grid, *(f"{k}={v}" for k, v in legacy.items() if v is not None)]
     )
-    print(module.summary(result))
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    if args.profile is not None:
-        print(f"wrote a jax.profiler trace into {args.profile} (tensorboard --logdir, Perfetto)")
+    if args.chunk_size is not None:
+        check_count("--chunk-size", args.chunk_size, minimum=1)
+    check_study(module, config, grid)
+    out = _writable_folder(args.out or Path("results") / f"{args.name}-sweep")
+
+    def job() -> int:
+        with profile_to(args.profile):
+            result, rows = run_study(
+                module, config, grid, out, chunk_size=args.chunk_size, progress=not args.no_progress
+            )
+        paths = write_study(result, rows, out)
+        print(_study_summary(result))
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
+        return 0
+
+    return job
+
+
+def _study_summary(result: dict) -> str:
+    from mbrl_jax.results import timing_line
+
+    lines = [f"{result['x_label']:>14}  " + "  ".join(result["curves"])]
+    for i, x in enumerate(next(iter(result["curves"].values()))["x"]):
+        cells = []
+        for label, c in result["curves"].items():
+            y, e = c["y"][i], c["y_err"][i]
+            cells.append(f"{'-' if y is None else f'{y:.4g} ({e:.2g})':>{len(label)}}")
+        lines.append(f"{x:>14g}  " + "  ".join(cells))
+    return "\n".join([*lines, timing_line(result)])
+
+
+def _show(args: argparse.Namespace) -> Callable[[], int]:
+    from mbrl_jax.config import describe
+
+    module = _experiments().load(args.name)
+    text = describe(_config(module, args, {}), f"{args.name}: {module.DESCRIPTION}")
+    presets = getattr(module, "PRESETS", {})
+    if presets:
+        text += f"\npresets (--preset): {', '.join(presets)}"
+    return partial(_print, text)
+
+
+def _plot(args: argparse.Namespace) -> Callable[[], int]:
+    """Read and check the result (a malformed one is a one-line error); redraw its PNG."""
+    from mbrl_jax.results import plot_result, read_result
+
+    experiments = _experiments()
+    result = read_result(args.result)
+    path = args.result.with_name(f"{result['experiment']}.png")
+    own = None
+    if result["experiment"] in experiments.EXPERIMENTS:
+        own = getattr(experiments.load(result["experiment"]), "plot", None)
+    (own or plot_result)(result, path)
+    return partial(_print, f"wrote {path}")
+
+
+def _compare(args: argparse.Namespace) -> Callable[[], int]:
+    """Read, check, overlay and test the results (its errors are one line each)."""
+    from mbrl_jax.compare import compare
+
+    names = None if args.names is None else [n.strip() for n in args.names.split(",")]
+    return partial(_print, compare(args.results, args.out, names=names))
+
+
+def _list(args: argparse.Namespace) -> Callable[[], int]:
+    experiments = _experiments()
+    lines = [f"{n:22s} {experiments.load(n).DESCRIPTION}" for n in experiments.EXPERIMENTS]
+    return partial(_print, "\n".join(lines))
+
+
+def _print(text: str) -> int:
+    print(text)
     return 0
+
+
+def _experiments() -> ModuleType:
+    """The package of experiments: ``mbrl_jax.experiments`` where installed from a
+    wheel, the repository's ``experiments/`` folder in a checkout."""
+    try:
+        return importlib.import_module("mbrl_jax.experiments")
+    except ModuleNotFoundError as error:
+        if error.name != "mbrl_jax.experiments":
+            raise
+        return importlib.import_module("experiments")
+
+
+_COMMANDS = {
+    "list": _list,
+    "run": _run,
+    "sweep": _sweep,
+    "show": _show,
+    "plot": _plot,
+    "compare": _compare,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, check every input of the command (a clear one-line error and exit
+    status 2 for a bad one, before anything runs), then run it."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(help_requested="-h" in argv or "--help" in argv).parse_args(argv)
+    try:
+        job = _COMMANDS[args.command](args)
+    except (ValueError, TypeError) as error:
+        print(f"mbrl-jax: error: {error}", file=sys.stderr)
+        return 2
+    return job()
 
 
 if __name__ == "__main__":

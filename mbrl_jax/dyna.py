@@ -123,7 +123,8 @@ def dyna(
     its model samples one; a neural learner (:func:`mbrl_jax.learners.dqn`) takes a
     batch, which its search control and model propose and sample as a batch
     (:func:`mbrl_jax.search.branched_rollouts`). So each planning step is one
-    learner update on whatever the model returns.
+    learner update on whatever the model returns. The agent was built for the
+    learner's spaces (``Agent.spaces`` is ``learner.spaces``).
     """
     planning_steps = check_count("planning_steps", planning_steps, minimum=0)
 
@@ -148,7 +149,7 @@ def dyna(
         state = DynaState(learner_state, model_state, search_state, updates)
         return planning_updates(learner, model, search_control, planning_steps, state, k_plan)
 
-    return Agent(init, act, update)
+    return Agent(init, act, update, learner.spaces)
 
 
 def q_planning(

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from mbrl_jax.config import ExperimentConfig, to_dict
 from mbrl_jax.timing import Timing, device_description, versions
 
 
@@ -37,7 +38,7 @@ def _floats(values: np.ndarray) -> list[float | None]:
 def make_result(
     experiment: str,
     *,
-    params: dict[str, Any],
+    config: ExperimentConfig,
     seeds: Sequence[int],
     timing: Timing,
     x_label: str,
@@ -45,10 +46,11 @@ def make_result(
     curves: dict[str, dict[str, list]],
     **extra: Any,
 ) -> dict[str, Any]:
-    """A result.json dict; ``timing`` is the sum over the experiment's compiled groups."""
+    """A result.json dict holding the experiment's whole ``config``; ``timing`` is the
+    sum over the experiment's compiled groups."""
     return {
         "experiment": experiment,
-        "params": params,
+        "config": to_dict(config),
         "seeds": [int(s) for s in seeds],
         "device": device_description(),
         "versions": versions(),
@@ -108,8 +110,8 @@ def draw_panel(
         ax.set_yscale("log")
     if "y_lim" in style:
         ax.set_ylim(*style["y_lim"])
-    ax.set_xlabel(panel.get("x_label", result["x_label"]))
-    ax.set_ylabel(panel.get("y_label", result["y_label"]))
+    ax.set_xlabel(panel.get("x_label", result.get("x_label", "")))
+    ax.set_ylabel(panel.get("y_label", result.get("y_label", "")))
     ax.set_title(panel.get("title", ""))
     ax.legend()
     ax.grid(alpha=0.3)
@@ -141,6 +143,112 @@ def write_result(
     write_csv(result, paths["csv"])
     (plot or plot_result)(json.loads(paths["json"].read_text()), paths["png"])
     return paths
+
+
+def read_result(path: str | Path) -> dict[str, Any]:
+    """Read and check a result.json (DESIGN.md "What an experiment writes").
+
+    Raises ValueError, one line naming ``path`` and what is wrong, for a missing,
+    unreadable or non-JSON file, and for a result without a string ``"experiment"``
+    or without ``"curves"`` as ``{label: {"x": [...], "y": [...], "y_err": [...]}}``
+    (lists of one length; numbers, ``y`` and ``y_err`` may be null), with
+    ``"seeds"`` not a list of integers, or with a ``"plot_style"`` whose panels name
+    curves it does not have."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError) as e:
+        raise ValueError(f"{path}: no such file") from e
+    except IsADirectoryError as e:
+        raise ValueError(f"{path}: is a folder, not a result.json file") from e
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the file ({e.strerror or e})") from e
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a text file (not UTF-8), not a result.json") from e
+    try:
+        result = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
+        ) from e
+    problem = _result_problem(result)
+    if problem:
+        raise ValueError(f"{path}: {problem}")
+    return result
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    names = {dict: "an object", list: "an array", str: "a string", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _result_problem(result: Any) -> str | None:
+    """What makes ``result`` (parsed JSON) not a result, or None."""
+    if not isinstance(result, dict):
+        return f"expected a JSON object (a result), got {_json_type(result)}"
+    for key in ("experiment", "curves"):
+        if key not in result:
+            return f'not a result: no "{key}" key'
+    for key in ("experiment", "x_label", "y_label"):
+        if key in result and not isinstance(result[key], str):
+            return f'"{key}" must be a string, got {_json_type(result[key])}'
+    seeds = result.get("seeds", [])
+    if not isinstance(seeds, list) or not all(_is_int(s) for s in seeds):
+        return '"seeds" must be a list of integers'
+    curves = result["curves"]
+    if not isinstance(curves, dict) or not curves:
+        return '"curves" must be a non-empty object {label: {"x": [], "y": [], "y_err": []}}'
+    for label, c in curves.items():
+        problem = _curve_problem(c)
+        if problem:
+            return f"curve {label!r}: {problem}"
+    return _style_problem(result.get("plot_style", {}), curves)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _curve_problem(c: Any) -> str | None:
+    if not isinstance(c, dict):
+        return f'expected an object with "x", "y" and "y_err", got {_json_type(c)}'
+    for key in ("x", "y", "y_err"):
+        if key not in c:
+            return f'no "{key}" list'
+        if not isinstance(c[key], list):
+            return f'"{key}" must be a list, got {_json_type(c[key])}'
+        for i, v in enumerate(c[key]):
+            if not (_is_number(v) or (v is None and key != "x")):
+                return f'"{key}"[{i}] must be a number, got {_json_type(v)}'
+    if not len(c["x"]) == len(c["y"]) == len(c["y_err"]):
+        lengths = ", ".join(f'"{k}" {len(c[k])}' for k in ("x", "y", "y_err"))
+        return f'"x", "y" and "y_err" must have one length, got {lengths}'
+    return None
+
+
+def _style_problem(style: Any, curves: dict[str, Any]) -> str | None:
+    if not isinstance(style, dict):
+        return f'"plot_style" must be an object, got {_json_type(style)}'
+    panels = style.get("panels")
+    if panels is None:
+        return None
+    if not isinstance(panels, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("labels"), list) for p in panels
+    ):
+        return '"plot_style" "panels" must be a list of {"labels": [...]} objects'
+    for p in panels:
+        for label in p["labels"]:
+            if not isinstance(label, str) or label not in curves:
+                return f'"plot_style" panel {p.get("title", "")!r} names no curve: {label!r}'
+    return None
 
 
 def format_table(result: dict, xs: list[float], x_name: str) -> str:

@@ -77,13 +77,20 @@ class SweepResult:
 def expand_grid(grid: Grid) -> list[dict[str, Any]]:
     """The settings of ``grid``: the Cartesian product of a dict ``name -> values``
     (the last name varying fastest), or a list of settings as given. Raises
-    ValueError for an empty grid, an empty list of values, or settings that do
-    not all name the same hyperparameters."""
+    ValueError for an empty grid, an empty list of values, a value given twice,
+    a setting given twice, or settings that do not all name the same hyperparameters."""
     if isinstance(grid, Mapping):
         for name, values in grid.items():
             if isinstance(values, str) or not isinstance(values, Sequence) or not values:
                 raise ValueError(
                     f"grid[{name!r}] must be a non-empty list of values, got {values!r}"
+                )
+            duplicate = _first_duplicate(values)
+            if duplicate is not None:
+                raise ValueError(
+                    f"grid[{name!r}] gives the value {duplicate!r} more than once "
+                    f"({list(values)!r}); each value must appear once (it would run twice "
+                    "and count as independent runs)"
                 )
         settings = [
             dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())
@@ -98,7 +105,51 @@ def expand_grid(grid: Grid) -> list[dict[str, Any]]:
             raise ValueError(
                 f"every setting must name the same hyperparameters {sorted(names)}, got {setting}"
             )
+    duplicate = _first_duplicate(settings)
+    if duplicate is not None:
+        raise ValueError(
+            f"the grid gives the setting {duplicate} more than once; each setting must "
+            "appear once (it would run twice and count as independent runs)"
+        )
     return settings
+
+
+def _first_duplicate(values: Sequence[Any]) -> Any:
+    """The first value equal to an earlier one (None when all differ): by hashing
+    when every value is hashable, else by comparing pairs (arrays)."""
+    seen: set = set()
+    try:
+        for value in values:
+            key = _hashable(value)
+            if key in seen:
+                return value
+            seen.add(key)
+        return None
+    except TypeError:
+        pass
+    for i, value in enumerate(values):
+        if any(_equal(value, earlier) for earlier in values[:i]):
+            return value
+    return None
+
+
+def _hashable(value: Any) -> Any:
+    """``value`` itself, or a dict as a hashable tuple of its items; TypeError for
+    anything unhashable (an array)."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((key, _hashable(v)) for key, v in value.items()))
+    hash(value)
+    return value
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """``a == b`` for scalars, arrays, lists and dicts of them (False when not comparable)."""
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    try:
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    except (TypeError, ValueError):
+        return False
 
 
 def check_names(train: Callable, names: Sequence[str], static: Sequence[str]) -> None:
@@ -200,9 +251,27 @@ def seed_keys(seed: int, runs: int) -> tuple[list[int], jax.Array]:
     """The seeds ``seed, seed + 1, ..., seed + runs - 1`` and their keys, one per
     run: run i's key is ``jax.random.key(seed + i)``, the key :func:`sweep` gives
     ``train`` for that seed, so any single run can be repeated alone."""
-    first = check_count("seed", seed, minimum=0)
-    seeds = list(range(first, first + check_count("runs", runs, minimum=1)))
+    first = _check_seed("seed", seed)
+    count = check_count("runs", runs, minimum=1)
+    if first + count - 1 > _MAX_SEED:
+        raise ValueError(
+            f"the last seed, seed + runs - 1 = {first} + {count} - 1 = {first + count - 1}, "
+            f"must be in [0, 2**32 - 1] (at most {_MAX_SEED}); lower seed or runs"
+        )
+    seeds = list(range(first, first + count))
     return seeds, _keys(np.asarray(seeds, np.uint32))
+
+
+_MAX_SEED = 2**32 - 1  # seeds become uint32 keys
+
+
+def _check_seed(name: str, seed: Any) -> int:
+    """``seed`` as an int; ValueError unless it is an integer in [0, 2**32 - 1]."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"{name} must be an integer in [0, 2**32 - 1], got {seed!r}")
+    if not 0 <= seed <= _MAX_SEED:
+        raise ValueError(f"{name} must be in [0, 2**32 - 1] (at most {_MAX_SEED}), got {seed!r}")
+    return int(seed)
 
 
 def _keys(seeds: jax.Array) -> jax.Array:
@@ -223,8 +292,18 @@ def _seed_list(seeds: int | Sequence[int]) -> list[int]:
     if isinstance(seeds, Sequence):
         if not seeds:
             raise ValueError("seeds must be a count >= 1 or a non-empty list of seeds, got []")
-        return [check_count("seed", s, minimum=0) for s in seeds]
-    return list(range(check_count("seeds", seeds, minimum=1)))
+        checked = [_check_seed("seed", s) for s in seeds]
+        duplicate = _first_duplicate(checked)
+        if duplicate is not None:
+            raise ValueError(
+                f"seed {duplicate} is given more than once in seeds={list(seeds)!r}; each seed "
+                "must appear once (it would run twice and count as independent runs)"
+            )
+        return checked
+    count = check_count("seeds", seeds, minimum=1)
+    if count - 1 > _MAX_SEED:
+        raise ValueError(f"seeds must be a count of at most 2**32, got {seeds!r}")
+    return list(range(count))
 
 
 def _runs_sharding(devices: Sequence[jax.Device]) -> NamedSharding:

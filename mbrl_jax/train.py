@@ -7,6 +7,15 @@ the batch has finished; a run that has finished idles, masked, until the others
 end. Runs measured in time steps use a ``lax.scan``; they can also be cut into
 chunks (:func:`make_train_chunks`), so that a long run is a Python loop over
 jitted chunks with checkpoints in between (:mod:`mbrl_jax.checkpoint`).
+
+Before anything runs, both compare the agent's ``spaces`` (when it has them: every
+agent of :mod:`mbrl_jax.agents` and every ``dyna`` agent over a library learner) with
+the environment's observation and action spaces, and raise a ValueError naming both
+when they differ. Inside a run, actions and observations are then in range by
+construction. Values that are only seen inside jit (an index out of range given to an
+environment, a tabular part or a neural model by hand) cannot raise there; each part
+documents its rule for them (a NaN reward or update, never a silent move to another
+index), and :func:`checked` runs a function with those checks turned into errors.
 """
 
 from __future__ import annotations
@@ -17,8 +26,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.experimental import checkify
 
-from mbrl_jax.types import Agent, PRNGKey, Transition, select_action
+from mbrl_jax.types import Agent, PRNGKey, Spaces, Transition, select_action
 from mbrl_jax.validation import check_count
 
 
@@ -100,6 +110,57 @@ class TrainChunks(NamedTuple):
     run_chunk: Callable[[TrainCarry, int], tuple[TrainCarry, StepMetrics]]
 
 
+def checked(fn: Callable) -> Callable:
+    """``fn`` jitted with the in-jit input checks of the library's parts turned into
+    errors: ``checked(train)(key)`` raises (a ``checkify.JaxRuntimeError`` naming the
+    part, the value and the range allowed) where an index out of range reached an
+    environment, a tabular part or a neural model, instead of that part's NaN rule.
+
+    Built on ``jax.experimental.checkify`` (``errors=checkify.user_checks``); the
+    checks cost nothing when a function is not run through ``checked``.
+    """
+    run = jax.jit(checkify.checkify(fn, errors=checkify.user_checks))
+
+    def checked_fn(*args, **kwargs):
+        error, out = run(*args, **kwargs)
+        error.throw()
+        return out
+
+    return checked_fn
+
+
+def _describe(space: Any) -> str:
+    """A gymnax space in words: ``Discrete(54)`` or ``Box(shape=(4,))``."""
+    if getattr(space, "n", None) is not None:
+        return f"Discrete({int(space.n)})"
+    return f"Box(shape={tuple(space.shape)})"
+
+
+def _same_space(agents: Any, envs: Any) -> bool:
+    """Whether two gymnax spaces agree: both Discrete of the same n, or both Box of the
+    same shape (bounds are not compared). A scalar Box of shape () is a vector of 1."""
+    discrete = [getattr(space, "n", None) is not None for space in (agents, envs)]
+    if discrete[0] or discrete[1]:
+        return discrete[0] == discrete[1] and int(agents.n) == int(envs.n)
+    shapes = [tuple(space.shape) or (1,) for space in (agents, envs)]
+    return shapes[0] == shapes[1]
+
+
+def _check_spaces(env, env_params, agent: Agent, who: str) -> None:
+    """ValueError unless the agent's spaces (when known) match the environment's."""
+    if agent.spaces is None:
+        return
+    env_spaces = Spaces(env.observation_space(env_params), env.action_space(env_params))
+    name = getattr(env, "name", type(env).__name__)
+    for kind, mine, theirs in zip(("observation", "action"), agent.spaces, env_spaces, strict=True):
+        if not _same_space(mine, theirs):
+            raise ValueError(
+                f"{who}: the agent was built for the {kind} space {_describe(mine)} but the "
+                f"environment {name} has {_describe(theirs)}; build the agent for this "
+                f"environment's spaces (num_states/obs_size and num_actions/action_space)"
+            )
+
+
 def _make_start(env, env_params, agent: Agent) -> Callable[[PRNGKey], TrainCarry]:
     """``start(key) -> carry``: a fresh agent, a reset environment, nothing counted yet."""
 
@@ -174,6 +235,7 @@ def make_train_chunks(env, agent: Agent, config: TrainConfig, env_params=None) -
         )
     if env_params is None:
         env_params = env.default_params
+    _check_spaces(env, env_params, agent, "make_train_chunks")
     env_step = _make_env_step(env, env_params, agent)
     return TrainChunks(
         _make_start(env, env_params, agent), _make_run_chunk(env_step, config.log_every)
@@ -186,9 +248,14 @@ def make_train(env, agent: Agent, config: TrainConfig, env_params=None):
     Metrics are :class:`EpisodeMetrics` (steps and return per episode) when the
     run is measured in episodes, :class:`StepMetrics` (cumulative reward per time
     step, or per ``log_every`` steps) when it is measured in time steps.
+
+    ``env`` is a gymnax environment (``reset``, ``step``, ``observation_space``,
+    ``action_space``); an agent with ``spaces`` must match its spaces (a ValueError
+    naming both otherwise, before anything is traced).
     """
     if env_params is None:
         env_params = env.default_params
+    _check_spaces(env, env_params, agent, "make_train")
     if config.num_steps is not None:
         start, run_chunk = make_train_chunks(env, agent, config, env_params)
 

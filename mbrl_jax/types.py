@@ -12,6 +12,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import checkify
 
 PRNGKey = jax.Array
 Obs = Any
@@ -50,19 +53,32 @@ class TransitionDistribution(NamedTuple):
     prob: jax.Array
 
 
+class Spaces(NamedTuple):
+    """The observation and action spaces a part was built for, as gymnax spaces:
+    ``Discrete(num_states)`` for integer state indices or ``Box`` of shape
+    ``(obs_size,)`` for vectors; ``Discrete(num_actions)`` or a ``Box`` for actions.
+    :func:`mbrl_jax.train.make_train` compares them with the environment's."""
+
+    observation: Any
+    action: Any
+
+
 class Agent(NamedTuple):
     """What the training loop runs: ``init(key)``, ``act(state, obs, key)``,
     ``update(state, transition, key) -> state``.
 
-    An agent whose acting changes its own state (a decision-time planner keeps the
-    last plan to warm-start the next one) also gives
-    ``act_stateful(state, obs, key) -> (action, state)``; the training loop then
-    calls it instead of ``act`` (see :func:`select_action`).
+    ``spaces`` (a :class:`Spaces`, or None when unknown) says which observations and
+    actions the agent was built for; :func:`~mbrl_jax.train.make_train` checks them
+    against the environment before anything runs. An agent whose acting changes its
+    own state (a decision-time planner keeps the last plan to warm-start the next
+    one) also gives ``act_stateful(state, obs, key) -> (action, state)``; the
+    training loop then calls it instead of ``act`` (see :func:`select_action`).
     """
 
     init: Callable[[PRNGKey], State]
     act: Callable[[State, Obs, PRNGKey], Action]
     update: Callable[[State, Transition, PRNGKey], State]
+    spaces: Spaces | None = None
     act_stateful: Callable[[State, Obs, PRNGKey], tuple[Action, State]] | None = None
 
 
@@ -77,12 +93,14 @@ def select_action(agent: Agent, state: State, obs: Obs, key: PRNGKey) -> tuple[A
 class Learner(NamedTuple):
     """How to update a value function (or policy) from one transition, real or simulated.
 
-    Same triple as :class:`Agent`: a learner on its own is a model-free agent.
+    Same triple as :class:`Agent` (and ``spaces``, None when unknown): a learner on
+    its own is a model-free agent, ``Agent(*learner)``.
     """
 
     init: Callable[[PRNGKey], State]
     act: Callable[[State, Obs, PRNGKey], Action]
     update: Callable[[State, Transition, PRNGKey], State]
+    spaces: Spaces | None = None
 
 
 class Model(NamedTuple):
@@ -156,3 +174,49 @@ class Planner(NamedTuple):
 
     init: Callable[[PRNGKey], State]
     plan: Callable[[State, StepFn, State, PRNGKey], tuple[Action, State, Any]]
+
+
+def check_index(who: str, name: str, value: Any, size: int) -> jax.Array:
+    """Whether each entry of ``value`` (an integer index or an array of them) lies in
+    [0, size): a bool array of its shape, for the caller's rule on the others.
+
+    Nothing out of range passes unseen:
+
+    - a value without an integer dtype (a float, a bool) is a TypeError at once (at
+      trace time under jit), naming ``who``, ``name``, the dtype and [0, size);
+    - a concrete value (an eager call) out of range is a ValueError at once, naming
+      the first values out of range;
+    - a traced value (inside jit) cannot raise: it gets a ``checkify.debug_check``,
+      an error under :func:`mbrl_jax.train.checked` (``jax.experimental.checkify``)
+      and nothing otherwise, and the caller applies its documented rule to the
+      entries out of range (never a silent move to another index).
+    """
+    dtype = jnp.result_type(value)
+    if not jnp.issubdtype(dtype, jnp.integer):
+        raise TypeError(
+            f"{who}: {name} must be an integer index in [0, {size}), got "
+            f"{_shown(value)} of dtype {dtype}"
+        )
+    if isinstance(value, jax.core.Tracer):
+        valid = (value >= 0) & (value < size)
+        checkify.debug_check(
+            jnp.all(valid), f"{who}: {name} must be an integer in [0, {size}), got {{}}", value
+        )
+        return valid
+    array = np.asarray(value)
+    valid = (array >= 0) & (array < size)
+    if not valid.all():
+        bad = array[~valid]
+        raise ValueError(
+            f"{who}: {name} must be an integer in [0, {size}), got "
+            f"{', '.join(str(v) for v in bad.ravel()[:5])}" + (" ..." if bad.size > 5 else "")
+        )
+    return jnp.asarray(valid)
+
+
+def _shown(value: Any) -> str:
+    """A short description of ``value`` for an error message."""
+    if isinstance(value, jax.core.Tracer):
+        return f"a traced array of shape {jnp.shape(value)}"
+    array = np.asarray(value)
+    return repr(array.item()) if array.size == 1 else f"an array of shape {array.shape}"

@@ -7,6 +7,7 @@ cannot be checked at trace time and are skipped here, the sweep checks its grid.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import jax
@@ -14,28 +15,43 @@ import numpy as np
 
 
 def _concrete(value: Any) -> float | None:
-    """The value as a Python float, or None when it is traced or not scalar."""
-    if isinstance(value, jax.core.Tracer):
+    """The value as a Python float, or None when it is traced or not a real number
+    (a str, a bool, a complex number or an array of more than one entry)."""
+    if isinstance(value, jax.core.Tracer) or isinstance(value, str | bytes | bool | np.bool_):
         return None
-    try:
+    if isinstance(value, numbers.Real):  # int, float, Fraction, NumPy scalars
         return float(value)
+    try:
+        array = np.asarray(value)
     except (TypeError, ValueError):
         return None
+    if array.dtype.kind not in "iuf" or array.size != 1:
+        return None
+    return float(array.reshape(()))
+
+
+def _what(value: Any) -> str:
+    """The value and its type for an error message: ``'0.1' (a str)``."""
+    kind = type(value).__name__
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    return f"{value!r} ({article} {kind})"
 
 
 def check_in_range(name: str, value: Any, low: float, high: float) -> None:
-    """Raise ValueError unless ``low <= value <= high`` (skipped for traced values)."""
+    """Raise ValueError unless ``value`` is a real number (not a str or bool) with
+    ``low <= value <= high`` (skipped for traced values)."""
     number = _concrete(value)
     if number is None:
         if isinstance(value, jax.core.Tracer):
             return
-        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+        raise ValueError(f"{name} must be a number in [{low}, {high}], got {_what(value)}")
     if math.isnan(number) or not low <= number <= high:
         raise ValueError(f"{name} must be in [{low}, {high}], got {value!r}")
 
 
 def check_positive(name: str, value: Any) -> None:
-    """Raise ValueError unless ``0 < value < inf`` (skipped for traced values)."""
+    """Raise ValueError unless ``value`` is a real number with ``0 < value < inf``
+    (skipped for traced values)."""
     check_in_range(name, value, 0.0, math.inf)
     number = _concrete(value)
     if number is not None and not 0.0 < number < math.inf:
@@ -43,7 +59,8 @@ def check_positive(name: str, value: Any) -> None:
 
 
 def check_nonnegative(name: str, value: Any) -> None:
-    """Raise ValueError unless ``value >= 0`` (skipped for traced values)."""
+    """Raise ValueError unless ``value`` is a real number ``>= 0`` (skipped for traced
+    values)."""
     check_in_range(name, value, 0.0, math.inf)
 
 

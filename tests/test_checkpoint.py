@@ -13,6 +13,7 @@ import pytest
 
 from mbrl_jax.agents import dyna_q
 from mbrl_jax.checkpoint import CheckpointError, run_with_checkpoints
+from mbrl_jax.envs import dyna_maze
 from mbrl_jax.train import TrainConfig, make_train, make_train_chunks
 
 TOTAL, CHUNK = 500, 100
@@ -176,9 +177,10 @@ def finished(chunks, tmp_path):
     ],
 )
 def test_mismatched_checkpoint_is_refused(maze, chunks, finished, change, message):
-    if change == "more states":
-        agent = dyna_q(maze.num_states + 3, maze.num_actions, planning_steps=5)
-        chunks, change = make_train_chunks(maze, agent, TrainConfig(num_steps=TOTAL)), {}
+    if change == "more states":  # the same run on a finer maze (make_train checks the sizes)
+        finer = dyna_maze((2, 1))
+        agent = dyna_q(finer.num_states, finer.num_actions, planning_steps=5)
+        chunks, change = make_train_chunks(finer, agent, TrainConfig(num_steps=TOTAL)), {}
     with pytest.raises(ValueError, match=message) as error:
         run(chunks, finished, **change)
     assert str(finished / "500") in str(error.value)

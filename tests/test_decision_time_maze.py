@@ -28,10 +28,27 @@ def test_the_main_variants_spend_the_budget_as_the_planner_counts_it():
     assert calls == [20, 4]
 
 
+def test_the_configs_name_the_variants_by_id_and_check_them():
+    assert set(dtm.IDS.values()) == set(dtm.VARIANTS) and len(dtm.IDS) == len(dtm.VARIANTS)
+    assert [dtm.IDS[i] for i in dtm.Config().variants] == list(dtm.MAIN)
+    assert [dtm.IDS[i] for i in dtm.PRESETS["variants"].variants] == list(dtm.VARIANTS)
+    assert dtm.PRESETS["cpu"] == dtm.Config()
+    split = {"Dyna-Q": {"search_calls": 0, "planning_steps": 20}}
+    assert dtm.check(dtm.Config(variants=("dyna-q",))) == split
+    with pytest.raises(ValueError, match="variants must name each"):
+        dtm.check(dtm.Config(variants=("blend", "blend")))
+    with pytest.raises(ValueError, match="tasks must name each"):
+        dtm.check(dtm.Config(tasks=()))
+    with pytest.raises(TypeError, match="setting variants"):
+        dtm.Config(variants=("blend, depth 2",))  # a label, not an id
+    with pytest.raises(ValueError, match="epsilon"):
+        dtm.check(dtm.Config(epsilon=1.5))
+
+
 @pytest.mark.slow
 def test_the_blend_beats_each_half_where_the_note_says_it_does():
     spends_the_budget(dtm.OTHERS)
-    result = dtm.run(runs=8, seed=3, progress=False)
+    result = dtm.run(dtm.Config(runs=8, seed=3), progress=False)
     table = result["table"]
     dyna = table["dyna maze"]["rows"]
     for half in ("search alone", "search + Q"):
@@ -39,5 +56,6 @@ def test_the_blend_beats_each_half_where_the_note_says_it_does():
         assert d["mean"] + 3 * d["se"] < 0, (half, d)  # fewer steps than search alone
     blocking = table["blocking maze"]["rows"]["Dyna-Q"]["blend minus this"]
     assert blocking["mean"] - 3 * blocking["se"] > 0, blocking  # more reward after the block
-    assert set(result["params"]["budget_split"]) == set(dtm.MAIN)
+    assert set(result["budget_split"]) == set(dtm.MAIN)
+    assert result["config"]["variants"] == list(dtm.Config().variants)
     assert {c.split(": ")[0] for c in result["curves"]} == set(dtm.SCORES)

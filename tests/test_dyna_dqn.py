@@ -408,7 +408,7 @@ def test_experiment_writes_the_contract_at_toy_size(tmp_path):
     from experiments import dyna_dqn
     from mbrl_jax.results import write_result
 
-    result = dyna_dqn.run(
+    config = dyna_dqn.Config(
         runs=2,
         planning_steps=(0, 2),
         replay_controls=(2,),
@@ -417,11 +417,14 @@ def test_experiment_writes_the_contract_at_toy_size(tmp_path):
         eval_episodes=2,
         error_steps=3,
         planning_starts=100,
-        progress=False,
     )
+    result = dyna_dqn.run(config, progress=False)
     paths = write_result(result, tmp_path)
     saved = json.loads(paths["json"].read_text())
     assert saved["experiment"] == "dyna-dqn" and saved["seeds"] == [0, 1]
+    # stored with the task's values filled in: CartPole's target and target refresh
+    assert saved["config"]["target"] == 475.0 and saved["config"]["target_every_real"] == 100
+    assert saved["config"]["num_steps"] == 400
     for label in ("n=0", "n=2", "1-step error, n=0", "3-step error, n=2", "max Q, replay 3/step"):
         assert saved["curves"][label]["x"] == [200.0, 400.0]
     assert set(saved["steps_to_target"]) == {"n=0", "n=2", "replay 3/step"}
@@ -432,6 +435,23 @@ def test_experiment_writes_the_contract_at_toy_size(tmp_path):
     # one-step error is small next to the observations' own squared change (~0.1).
     assert max(saved["curves"]["1-step error, n=2"]["y"]) < 0.05
     assert paths["png"].stat().st_size > 0 and paths["csv"].read_text().startswith("label")
+
+
+def test_experiment_per_task_settings_default_to_the_tasks_and_overrides_win():
+    from experiments import dyna_dqn
+
+    acrobot = dyna_dqn.task_config(dyna_dqn.Config(env="Acrobot-v1"))
+    assert (acrobot.num_steps, acrobot.target, acrobot.target_every_real) == (20_000, -100.0, 0)
+    cartpole = dyna_dqn.task_config(dyna_dqn.Config())
+    assert (cartpole.num_steps, cartpole.target, cartpole.target_every_real) == (40_000, 475.0, 100)
+    given = dyna_dqn.Config(env="Acrobot-v1", num_steps=5000, target=-150.0, target_every_real=50)
+    assert dyna_dqn.task_config(given) == given  # a value given replaces the task's
+    with pytest.raises(ValueError, match="num_steps=1500 must be a multiple of eval_every=1000"):
+        dyna_dqn.check(dyna_dqn.Config(num_steps=1500))
+    with pytest.raises(ValueError, match="replay control n must be an integer >= 1, got 0"):
+        dyna_dqn.run(dyna_dqn.Config(replay_controls=(0,)), progress=False)
+    with pytest.raises(TypeError, match="setting env must be one of CartPole-v1"):
+        dyna_dqn.Config(env="Pong")
 
 
 def test_td_loss_by_hand():

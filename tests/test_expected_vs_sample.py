@@ -11,7 +11,7 @@ from mbrl_jax.results import write_result
 from mbrl_jax.sweep import seed_keys
 
 CONTRACT_KEYS = {
-    "experiment", "params", "seeds", "device", "versions", "timing", "x_label", "y_label", "curves",
+    "experiment", "config", "seeds", "device", "versions", "timing", "x_label", "y_label", "curves",
 }  # fmt: skip
 BRANCHING = (2, 10, 100)
 TASKS = 4000
@@ -19,7 +19,7 @@ TASKS = 4000
 
 @pytest.fixture(scope="module")
 def result():
-    return evs.run(runs=TASKS, seed=0, progress=False, branching=BRANCHING, points=10)
+    return evs.run(evs.Config(runs=TASKS, seed=0, branching=BRANCHING, points=10), progress=False)
 
 
 def test_analytic_form():
@@ -75,7 +75,7 @@ def test_result_follows_the_contract(result, tmp_path):
     assert CONTRACT_KEYS <= set(result)
     assert result["experiment"] == evs.NAME
     assert result["seeds"] == list(range(TASKS))
-    assert result["params"]["branching"] == list(BRANCHING) and result["params"]["runs"] == TASKS
+    assert result["config"]["branching"] == list(BRANCHING) and result["config"]["runs"] == TASKS
     assert set(result["curves"]) == {"sample, b=2", "sample, b=10", "sample, b=100", "expected"}
     for c in result["curves"].values():
         assert set(c) == {"x", "y", "y_err"}
@@ -90,8 +90,8 @@ def test_result_follows_the_contract(result, tmp_path):
 
 @pytest.mark.slow
 def test_same_seed_same_result():
-    kwargs = dict(runs=20, seed=3, progress=False, branching=(10,), points=5)
-    first, second = evs.run(**kwargs), evs.run(**kwargs)
+    config = evs.Config(runs=20, seed=3, branching=(10,), points=5)
+    first, second = evs.run(config, progress=False), evs.run(config, progress=False)
     assert first["curves"] == second["curves"] and first["seeds"] == list(range(3, 23))
 
 
@@ -100,7 +100,6 @@ def test_same_seed_same_result():
     [
         ({"branching": (10, 0)}, r"branching factor b must be an integer >= 1, got 0"),
         ({"branching": (-3,)}, r"branching factor b must be an integer >= 1, got -3"),
-        ({"branching": (2.5,)}, r"branching factor b must be an integer >= 1, got 2.5"),
         ({"branching": (2, 2)}, r"distinct branching factors"),
         ({"runs": 0}, r"runs must be an integer >= 1, got 0"),
         ({"runs": -5}, r"runs must be an integer >= 1, got -5"),
@@ -110,7 +109,12 @@ def test_same_seed_same_result():
 )
 def test_bad_input_is_a_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        evs.run(**{"progress": False, **kwargs})
+        evs.run(evs.Config(**kwargs), progress=False)
+
+
+def test_a_non_integer_branching_factor_is_a_type_error():
+    with pytest.raises(TypeError, match=r"setting branching must be .* got \(2.5,\)"):
+        evs.Config(branching=(2.5,))
 
 
 def test_bad_task_input_is_a_clear_error():

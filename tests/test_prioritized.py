@@ -215,7 +215,8 @@ def test_greedy_path_length_is_the_shortest_path_for_optimal_q_and_fails_for_zer
 def test_example_8_4_prioritized_sweeping_needs_several_times_fewer_updates():
     """Two smallest sizes, 4 runs: every run finds a verified-optimal path, and
     prioritized sweeping needs at least 5x fewer updates than Dyna-Q."""
-    result = example_8_4.run(runs=4, progress=False, resolutions=((1, 1), (1, 2)))
+    config = example_8_4.Config(runs=4, resolutions=((1, 1), (1, 2)))
+    result = example_8_4.run(config, progress=False)
     assert result["curves"]["Dyna-Q"]["x"] == [47.0, 94.0]
     assert result["runs_not_found"] == {"Dyna-Q": [0, 0], "prioritized sweeping": [0, 0]}
     assert all(r >= 5 for r in result["ratio_dyna_q_to_prioritized"])
@@ -261,4 +262,8 @@ def test_example_8_4_bad_input_is_a_clear_error(maze):
     with pytest.raises(ValueError, match=r"tolerance must be in \[1.0, inf\], got 0.5"):
         example_8_4.updates_until_optimal(maze, agent, max_steps=10, tolerance=0.5)
     with pytest.raises(ValueError, match="runs must be an integer >= 1, got 0"):
-        example_8_4.run(runs=0, progress=False)
+        example_8_4.Config(runs=0)
+    with pytest.raises(ValueError, match="max_steps must be an integer >= 1, got 0"):
+        example_8_4.run(example_8_4.Config(max_steps=0), progress=False)
+    with pytest.raises(ValueError, match=r"tolerance must be in \[1.0, inf\], got 0.5"):
+        example_8_4.check(example_8_4.Config(tolerance=0.5))

@@ -228,7 +228,7 @@ class BoxObservations:
 def test_example_8_6_at_two_runs_shows_what_the_book_shows():
     from experiments import racetrack_rtdp
 
-    result = racetrack_rtdp.run(runs=2, progress=False)
+    result = racetrack_rtdp.run(racetrack_rtdp.Config(runs=2), progress=False)
     table = result["table"]
     dp, rt = table[racetrack_rtdp.DP], table[racetrack_rtdp.RTDP]
     assert rt["runs converged"][0] == 2

@@ -17,9 +17,8 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.parameter_study import mean_steps
+from experiments.dyna_maze import mean_steps
 from mbrl_jax.agents import dyna_q
-from mbrl_jax.cli import main
 from mbrl_jax.envs import dyna_maze
 from mbrl_jax.sweep import expand_grid, sweep, write_csv
 from mbrl_jax.train import TrainConfig, make_train
@@ -201,46 +200,6 @@ def test_two_processes_give_the_one_process_result(swept):
     assert [o["metrics"] for o in outs] == [expected, expected]
 
 
-@pytest.mark.slow
-def test_cli_sweep_writes_json_png_and_tidy_csv(tmp_path):
-    out = tmp_path / "sweep"
-    args = ["sweep", "dyna-maze", "--alpha", "0.1,0.5", "--planning-steps", "0,5", "--seeds", "2"]
-    assert main([*args, "--seed", "7", "--out", str(out), "--no-progress"]) == 0
-    result = json.loads((out / "result.json").read_text())
-    assert result["experiment"] == "dyna-maze-sweep" and result["seeds"] == [7, 8]
-    assert set(result["timing"]) >= {"compile_s", "run_s"}
-    assert set(result["curves"]) == {"n=0", "n=5"}
-    assert result["curves"]["n=5"]["x"] == [0.1, 0.5]
-    assert (out / "dyna-maze-sweep.png").read_bytes()[:4] == b"\x89PNG"
-    rows = list(csv.DictReader((out / "dyna-maze-sweep-runs.csv").open()))
-    assert len(rows) == 2 * 2 * 2 and list(rows[0]) == [
-        "alpha",
-        "planning_steps",
-        "seed",
-        "mean_steps",
-    ]
-    n5 = [
-        float(r["mean_steps"]) for r in rows if r["planning_steps"] == "5" and r["alpha"] == "0.1"
-    ]
-    assert np.mean(n5) == pytest.approx(result["curves"]["n=5"]["y"][0])
-
-
 def test_mean_steps_skips_episode_one_and_marks_unfinished_runs():
     lengths = np.array([[100, 4, 6], [100, 4, -1]])
     np.testing.assert_array_equal(mean_steps(lengths), [5.0, np.nan])
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--alpha", "0,0.5"], "alpha must be in (0, 1], got 0.0"),
-        (["--alpha", "1.5"], "alpha must be in (0, 1], got 1.5"),
-        (["--alpha", ""], "give at least one value of alpha"),
-        (["--alpha", "x"], "--alpha must be comma-separated floats, got 'x'"),
-        (["--n", "-1"], "planning_steps must be an integer >= 0, got -1"),
-        (["--seeds", "0"], "--seeds must be an integer >= 1, got 0"),
-    ],
-)
-def test_cli_sweep_bad_input_exits_2(args, message, capsys):
-    assert main(["sweep", "dyna-maze", *args, "--no-progress"]) == 2
-    assert message in capsys.readouterr().err

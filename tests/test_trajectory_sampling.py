@@ -256,7 +256,8 @@ def test_planning_with_trajectory_sampling_updates_only_states_on_trajectories()
 @pytest.fixture(scope="module")
 def small_figure():
     # 100 states, b = 1: one uniform sweep is 200 updates; 2000 updates = 10 sweeps
-    return fig88.run(runs=100, progress=False, groups=((100, 1, 2000),), num_checkpoints=20)
+    config = fig88.Config(runs=100, groups=((100, 1, 2000),), num_checkpoints=20)
+    return fig88.run(config, progress=False)
 
 
 @pytest.mark.slow
@@ -305,4 +306,11 @@ def test_figure_setup_errors_are_clear():
     with pytest.raises(ValueError, match="evaluation must be"):
         fig88.make_group(10, 1, "uniform", 100, 10, evaluation="exact")
     with pytest.raises(ValueError, match="runs must be an integer >= 1"):
-        fig88.run(runs=0)
+        fig88.Config(runs=0)
+    # checked before anything runs: the groups' shapes, planners and random tasks
+    with pytest.raises(TypeError, match=r"setting groups must be tuple\[tuple\[int, int, int\]"):
+        fig88.Config(groups=((100, 1),))
+    with pytest.raises(ValueError, match="multiple of num_checkpoints=40"):
+        fig88.check(fig88.Config(groups=((100, 1, 2000), (100, 3, 1001))))
+    with pytest.raises(ValueError, match="branching"):
+        fig88.check(fig88.Config(groups=((10, 11, 400),)))

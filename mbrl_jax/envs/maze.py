@@ -6,6 +6,12 @@ the grid leaves the agent in place. Reward +1 on reaching a goal, 0 otherwise;
 reaching a goal *terminates* the episode and the agent is back at the start
 (gymnax auto-reset). Observations are integer cell indices ``row * width + col``.
 
+An action must be an integer in [0, 4) (and a cell given to :meth:`Maze.transition`
+one in [0, height * width)): another dtype is a TypeError at once, a concrete value
+out of range a ValueError (:func:`~mbrl_jax.types.check_index`). Inside jit it cannot
+raise (it does under :func:`mbrl_jax.train.checked`); the rule then is: the agent
+stays where it is, the reward is NaN and the episode does not terminate.
+
 A maze may change its layout at given *global* time steps (Examples 8.2 and 8.3):
 the environment state carries a step counter that survives episode resets, and
 the current wall map is selected from a stacked array inside jit.
@@ -21,6 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 from gymnax.environments import environment, spaces
+
+from mbrl_jax.types import check_index
 
 _ALLOWED = set(".#SG")
 # (d_row, d_col) for up, down, left, right
@@ -119,9 +127,13 @@ class Maze(environment.Environment[MazeState, MazeParams]):
                 f"need one change step per layout after the first: {len(grids)} layouts, "
                 f"change_steps={list(change_steps)}"
             )
-        if any(b <= a for a, b in zip(change_steps, change_steps[1:], strict=False)) or any(
-            s < 0 for s in change_steps
-        ):
+        for s in change_steps:
+            if isinstance(s, bool) or not isinstance(s, int | np.integer) or not 0 <= s < 2**31:
+                raise ValueError(
+                    f"each change step must be an integer (a global step) in [0, 2**31 - 1], "
+                    f"got {s!r} ({type(s).__name__}) in change_steps={list(change_steps)}"
+                )
+        if any(b <= a for a, b in zip(change_steps, change_steps[1:], strict=False)):
             raise ValueError(f"change_steps must be increasing and >= 0, got {list(change_steps)}")
         self.grids = grids
         self.height, self.width = grids[0].shape
@@ -161,15 +173,24 @@ class Maze(environment.Environment[MazeState, MazeParams]):
         return jnp.sum(total_steps >= params.change_steps).astype(jnp.int32)
 
     def transition(self, pos, action, params: MazeParams, layout=0):
-        """Deterministic dynamics of one layout: ``(next_pos, reward, reached_goal)``."""
-        row, col = pos // self.width, pos % self.width
-        move = jnp.asarray(_MOVES)[action]
+        """Deterministic dynamics of one layout: ``(next_pos, reward, reached_goal)``.
+
+        ``pos`` is a cell in [0, height * width), ``action`` an integer in [0, 4); see
+        the module docstring for the rule on others (stay, reward NaN)."""
+        valid = check_index("Maze", "action", action, 4) & check_index(
+            "Maze", "cell", pos, self.num_states
+        )
+        pos = jnp.asarray(pos)
+        here = jnp.clip(pos, 0, self.num_states - 1)
+        row, col = here // self.width, here % self.width
+        move = jnp.asarray(_MOVES)[jnp.clip(action, 0, 3)]
         new_row = jnp.clip(row + move[0], 0, self.height - 1)
         new_col = jnp.clip(col + move[1], 0, self.width - 1)
         target = new_row * self.width + new_col
-        next_pos = jnp.where(params.walls[layout, target], pos, target).astype(jnp.int32)
-        reached = params.goals[layout, next_pos]
-        return next_pos, reached.astype(jnp.float32), reached
+        moved = jnp.where(params.walls[layout, target], here, target)
+        reached = params.goals[layout, moved] & valid
+        next_pos = jnp.where(valid, moved, pos).astype(jnp.int32)
+        return next_pos, jnp.where(valid, reached.astype(jnp.float32), jnp.nan), reached
 
     def step_env(self, key, state: MazeState, action, params: MazeParams):
         del key

@@ -19,6 +19,11 @@ bound. An action that would make both components zero off the start line is not
 allowed: the velocity is then left unchanged (so it is never zero off the start line;
 indices with zero velocity off the start line exist but are never reached). With
 probability ``noise`` (the book: 0.1) the increments are both zero whatever the action.
+An action must be an integer in [0, 9) (and a state given to
+:func:`racetrack_distribution` one in [0, num_states)): another dtype is a TypeError at
+once, a concrete value out of range a ValueError (:func:`~mbrl_jax.types.check_index`).
+Inside jit it cannot raise (it does under :func:`mbrl_jax.train.checked`); the rule
+then is: the car stays where it is, the reward is NaN and the episode goes on.
 
 **Move**: the car's projected path from (row, col) to (row - vertical, col + horizontal)
 is checked at the n = max(vertical, horizontal) cells (row - round(vertical * i / n),
@@ -45,7 +50,7 @@ from flax import struct
 from gymnax.environments import environment, spaces
 
 from mbrl_jax.envs.maze import _character_grid
-from mbrl_jax.types import TransitionDistribution
+from mbrl_jax.types import TransitionDistribution, check_index
 from mbrl_jax.validation import check_count, check_in_range
 
 _ALLOWED = "#.SF"
@@ -172,10 +177,14 @@ def racetrack_distribution(params: RacetrackParams, obs, action) -> TransitionDi
     probability (the other N - 1 slots have probability 0); a crash is N slots, start
     state j with an N-th of it each; crossing the finish line is slot 0 with ``done``
     True (its ``next_obs`` is ``obs``, a placeholder never bootstrapped from). Reward -1
-    in every slot."""
-    num_starts = params.starts.shape[0]
-    obs = jnp.asarray(obs, jnp.int32)
-    ends = params.outcome[obs, action]  # (2,) applied, zeroed
+    in every slot. ``obs`` is a state index, ``action`` in [0, 9); for others see the
+    module docstring (inside jit: reward NaN in every slot)."""
+    num_starts, num_states = params.starts.shape[0], params.outcome.shape[0]
+    valid = check_index("racetrack_distribution", "obs", obs, num_states) & check_index(
+        "racetrack_distribution", "action", action, NUM_ACTIONS
+    )
+    obs = jnp.clip(jnp.asarray(obs, jnp.int32), 0, num_states - 1)
+    ends = params.outcome[obs, jnp.clip(action, 0, NUM_ACTIONS - 1)]  # (2,) applied, zeroed
     half_prob = jnp.stack([1.0 - params.noise, params.noise])
     crash = (ends == CRASH)[:, None]
     first = (jnp.arange(num_starts) == 0)[None, :]
@@ -184,6 +193,7 @@ def racetrack_distribution(params: RacetrackParams, obs, action) -> TransitionDi
     prob = (half_prob[:, None] * share).astype(jnp.float32)
     done = (ends == FINISH)[:, None] & first
     reward = jnp.full((2 * num_starts,), -1.0, jnp.float32)
+    reward = jnp.where(valid, reward, jnp.nan)  # out of range (inside jit): NaN
     return TransitionDistribution(
         obs, action, reward, next_obs.reshape(-1), done.reshape(-1), prob.reshape(-1)
     )
@@ -277,15 +287,25 @@ class Racetrack(environment.Environment[RacetrackState, RacetrackParams]):
     def observation_space(self, params: RacetrackParams | None = None) -> spaces.Discrete:
         return spaces.Discrete(self.num_states)
 
+    def step(self, key, state: RacetrackState, action, params: RacetrackParams | None = None):
+        """gymnax's step (jitted, with auto-reset). ``action`` is an integer in [0, 9);
+        a concrete one out of range is a ValueError here, before the jitted step."""
+        check_index("Racetrack.step", "action", action, NUM_ACTIONS)
+        return super().step(key, state, action, params)
+
     def step_env(self, key, state: RacetrackState, action, params: RacetrackParams):
+        valid = check_index("Racetrack.step", "action", action, NUM_ACTIONS)
         u = jax.random.uniform(key, (2,))  # the noise, and the start cell after a crash
         zeroed = u[0] < params.noise
+        action = jnp.clip(action, 0, NUM_ACTIONS - 1)
         end = params.outcome[state.pos, action, zeroed.astype(jnp.int32)]
         start = _uniform_start(params, u[1])
-        finished = end == FINISH
-        next_pos = jnp.where(end == CRASH, start, jnp.where(finished, state.pos, end))
+        finished = (end == FINISH) & valid
+        moved = jnp.where(end == CRASH, start, jnp.where(end == FINISH, state.pos, end))
+        next_pos = jnp.where(valid, moved, state.pos)
         new_state = RacetrackState(pos=next_pos.astype(jnp.int32), time=state.time + 1)
-        return new_state.pos, new_state, jnp.float32(-1.0), finished, {}
+        reward = jnp.where(valid, jnp.float32(-1.0), jnp.nan)
+        return new_state.pos, new_state, reward, finished, {}
 
     def reset_env(self, key, params: RacetrackParams):
         start = _uniform_start(params, jax.random.uniform(key))

@@ -9,6 +9,13 @@ by Floyd's algorithm, listed in no particular order). The expected reward of eac
 transition (each of the b branches and the terminal transition) is drawn from
 N(0, 1), once per task. Episodes start in state 0 and are undiscounted.
 
+An action must be an integer in [0, num_actions) (and a state given to
+:func:`transition_distribution` one in [0, num_states)): another dtype is a TypeError
+at once, a concrete value out of range a ValueError
+(:func:`~mbrl_jax.types.check_index`). Inside jit it cannot raise (it does under
+:func:`mbrl_jax.train.checked`); the rule then is: the state stays, the reward is NaN
+and the episode does not terminate (:func:`transition_distribution`: NaN rewards).
+
 Rewards are deterministic given the outcome: the environment pays exactly the
 transition's expected reward. The book only specifies expected rewards, and
 every quantity of Figure 8.8 (expected updates on the true model, the value of
@@ -32,7 +39,7 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
 
-from mbrl_jax.types import PRNGKey, TransitionDistribution
+from mbrl_jax.types import PRNGKey, TransitionDistribution, check_index
 from mbrl_jax.validation import check_count, check_in_range
 
 #: Policy-evaluation sweeps of :func:`greedy_policy_value` by default; see there.
@@ -134,12 +141,19 @@ def transition_distribution(params: RandomMDPParams, obs, action) -> TransitionD
     """The true model of (obs, action): K = b + 1 outcomes, the b branches with
     probability (1 - terminal_prob) / b each (done False) and the terminal outcome
     (last slot) with probability terminal_prob (done True, ``next_obs`` = ``obs``,
-    a placeholder: a terminal outcome is never bootstrapped from)."""
+    a placeholder: a terminal outcome is never bootstrapped from). ``obs`` is a state
+    index, ``action`` in [0, num_actions); for others see the module docstring (inside
+    jit: NaN rewards, every other field as for the indices clipped into range)."""
     b = params.successors.shape[-1]
     p = params.terminal_prob
-    obs = jnp.asarray(obs, jnp.int32)
-    next_obs = jnp.append(params.successors[obs, action], obs)
-    reward = jnp.append(params.rewards[obs, action], params.terminal_reward[obs, action])
+    valid = check_index("transition_distribution", "obs", obs, params.num_states) & (
+        check_index("transition_distribution", "action", action, params.num_actions)
+    )
+    obs = jnp.clip(jnp.asarray(obs, jnp.int32), 0, params.num_states - 1)
+    a = jnp.clip(action, 0, params.num_actions - 1)
+    next_obs = jnp.append(params.successors[obs, a], obs)
+    reward = jnp.append(params.rewards[obs, a], params.terminal_reward[obs, a])
+    reward = jnp.where(valid, reward, jnp.nan)
     done = jnp.arange(b + 1) == b
     prob = jnp.where(done, p, (1.0 - p) / b).astype(jnp.float32)
     return TransitionDistribution(obs, action, reward, next_obs, done, prob)
@@ -346,18 +360,28 @@ class RandomMDP(environment.Environment[RandomMDPState, RandomMDPParams]):
     def observation_space(self, params: RandomMDPParams | None = None) -> spaces.Discrete:
         return spaces.Discrete(self._num_states)
 
+    def step(self, key, state: RandomMDPState, action, params: RandomMDPParams | None = None):
+        """gymnax's step (jitted, with auto-reset). ``action`` is an integer in
+        [0, num_actions); a concrete one out of range is a ValueError here."""
+        check_index("RandomMDP.step", "action", action, self._num_actions)
+        return super().step(key, state, action, params)
+
     def step_env(self, key, state: RandomMDPState, action, params: RandomMDPParams):
+        valid = check_index("RandomMDP.step", "action", action, params.num_actions)
+        action = jnp.clip(action, 0, params.num_actions - 1)
         u = jax.random.uniform(key, (2,))
         b = params.successors.shape[-1]
         branch = jnp.minimum((u[1] * b).astype(jnp.int32), b - 1)
-        terminated = u[0] < params.terminal_prob
+        terminated = (u[0] < params.terminal_prob) & valid
         s = state.pos
         reward = jnp.where(
             terminated, params.terminal_reward[s, action], params.rewards[s, action, branch]
         )
-        next_pos = jnp.where(terminated, s, params.successors[s, action, branch]).astype(jnp.int32)
+        next_pos = jnp.where(terminated, s, params.successors[s, action, branch])
+        next_pos = jnp.where(valid, next_pos, s).astype(jnp.int32)
         new_state = RandomMDPState(pos=next_pos, time=state.time + 1)
-        return next_pos, new_state, reward.astype(jnp.float32), terminated, {}
+        reward = jnp.where(valid, reward.astype(jnp.float32), jnp.nan)
+        return next_pos, new_state, reward, terminated, {}
 
     def reset_env(self, key, params: RandomMDPParams):
         del key

@@ -21,6 +21,13 @@ transitions. So with no planning the learner is plain DQN with experience replay
 
 A step whose loss is not finite leaves the parameters unchanged and is recorded in
 ``DQNState.nan_update``; :func:`check_q_training` raises on it outside jit.
+
+**What it accepts.** Observations are float vectors of shape (obs_size,) (or a
+(B, obs_size) batch), actions integers in [0, num_actions). A non-integer action is a
+TypeError at once, a concrete one out of range a ValueError
+(:func:`~mbrl_jax.types.check_index`). Inside jit an action out of range cannot raise
+(it does under :func:`mbrl_jax.train.checked`); the rule then is: its Q(s, a) is NaN,
+so the step's loss is NaN, the step is skipped and :func:`check_q_training` reports it.
 """
 
 from __future__ import annotations
@@ -33,12 +40,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+from gymnax.environments import spaces as spaces_lib
 
 from mbrl_jax.hyperparameters import traced
 from mbrl_jax.learners.exploration import epsilon_greedy
 from mbrl_jax.learners.targets import double_q_learning_target, q_learning_target
 from mbrl_jax.replay import ReplayBuffer, buffer_add, buffer_init, buffer_sample
-from mbrl_jax.types import Learner, PRNGKey, Transition
+from mbrl_jax.types import Learner, PRNGKey, Spaces, Transition, check_index
 from mbrl_jax.validation import check_count, check_in_range, check_positive, raise_on_nan
 
 LOSSES = ("huber", "squared")
@@ -77,10 +85,11 @@ class DQN(NamedTuple):
     act: Callable[[DQNState, Any, PRNGKey], jax.Array]
     update: Callable[[DQNState, Transition, PRNGKey], DQNState]
     q_values: Callable[[DQNState, jax.Array], jax.Array]
+    spaces: Spaces | None = None
 
     @property
     def learner(self) -> Learner:
-        return Learner(self.init, self.act, self.update)
+        return Learner(self.init, self.act, self.update, self.spaces)
 
 
 class _TDRule(NamedTuple):
@@ -104,10 +113,14 @@ def td_loss(
     double: bool,
     loss: str,
 ) -> jax.Array:
-    """The mean TD loss of a batch (the module docstring's L); the target is held fixed."""
+    """The mean TD loss of a batch (the module docstring's L); the target is held fixed.
+    ``batch.action`` holds integers in [0, num_actions): Q(s, a) of any other is NaN."""
     chex.assert_rank(batch.obs, 2)
     q = network.apply(params, batch.obs)
-    q_taken = jnp.take_along_axis(q, batch.action[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    valid = check_index("td_loss", "action", batch.action, network.num_actions)
+    action = jnp.clip(batch.action, 0, network.num_actions - 1).astype(jnp.int32)
+    q_taken = jnp.take_along_axis(q, action[..., None], axis=-1)[..., 0]
+    q_taken = jnp.where(valid, q_taken, jnp.nan)
     q_next_target = network.apply(target_params, batch.next_obs)
     if double:
         q_next_online = network.apply(params, batch.next_obs)
@@ -150,8 +163,9 @@ def _gradient_step(rule: _TDRule, state: DQNState, batch: Transition, apply: jax
     )
 
 
-def _stored(transition: Transition) -> Transition:
-    """A real transition in the replay buffer's dtypes."""
+def _stored(transition: Transition, num_actions: int) -> Transition:
+    """A real transition in the replay buffer's dtypes (its action checked first)."""
+    check_index("dqn update", "action", transition.action, num_actions)
     return Transition(
         jnp.asarray(transition.obs, jnp.float32),
         jnp.asarray(transition.action, jnp.int32),
@@ -252,7 +266,7 @@ def _real_update(
 ) -> DQNState:
     """Store a real transition, count it, and take ``replay.updates`` gradient steps on
     fresh replay minibatches once ``learning_starts`` transitions are stored."""
-    buffer = buffer_add(state.buffer, _stored(transition))
+    buffer = buffer_add(state.buffer, _stored(transition, rule.network.num_actions))
     state = state._replace(buffer=buffer, env_steps=state.env_steps + 1)
     ready = buffer.size >= max(replay.learning_starts, 1)
     if replay.updates == 1:
@@ -301,6 +315,8 @@ def dqn(
     ``max_grad_norm``. Each real transition is followed by ``replay_updates`` gradient
     steps on fresh replay minibatches of ``batch_size`` (the replay ratio: with 1 + n it
     matches the update budget of n planning steps with real data instead of a model).
+    The learner's ``spaces`` are a ``Box`` of shape (obs_size,) and
+    ``Discrete(num_actions)``.
     """
     obs_size = check_count("obs_size", obs_size, minimum=1)
     rule = _td_rule(
@@ -327,4 +343,6 @@ def dqn(
     def q_values(state: DQNState, obs: jax.Array) -> jax.Array:
         return rule.network.apply(state.params, obs)
 
-    return DQN(init, act, update, q_values)
+    observation = spaces_lib.Box(-jnp.inf, jnp.inf, (obs_size,), jnp.float32)
+    actions = spaces_lib.Discrete(rule.network.num_actions)
+    return DQN(init, act, update, q_values, Spaces(observation, actions))

@@ -1,5 +1,15 @@
 """Tabular Q-learning (S&B eq. 6.8) and the expected update (section 8.5), acting
-epsilon-greedily on a (num_states, num_actions) Q-table."""
+epsilon-greedily on a (num_states, num_actions) Q-table.
+
+**What they accept.** Observations (``obs``, ``next_obs``) are integer state indices in
+[0, num_states) and actions integers in [0, num_actions). Any other dtype is a
+TypeError at once (at trace time under jit), and a concrete index out of range a
+ValueError (:func:`~mbrl_jax.types.check_index`). Inside jit an index out of range
+cannot raise (it does under :func:`mbrl_jax.train.checked`); the rule then is: the
+update writes NaN into Q at the entry JAX's indexing picks for those indices (a
+negative index counts from the end, one too large is clipped to the last), never a
+number into another entry, and ``act`` on such an observation returns action -1.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +19,19 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+from gymnax.environments import spaces as spaces_lib
 
 from mbrl_jax.hyperparameters import traced
 from mbrl_jax.learners.exploration import epsilon_greedy
 from mbrl_jax.learners.targets import expected_q_target, q_learning_target
-from mbrl_jax.types import Learner, PRNGKey, Transition, TransitionDistribution
+from mbrl_jax.types import (
+    Learner,
+    PRNGKey,
+    Spaces,
+    Transition,
+    TransitionDistribution,
+    check_index,
+)
 from mbrl_jax.validation import check_count, check_in_range
 
 
@@ -24,11 +42,29 @@ class QTable(NamedTuple):
 def q_learning_update(q: jax.Array, transition: Transition, alpha: Any, gamma: Any) -> jax.Array:
     """The sample update of eq. 6.8 on one transition of state indices:
 
-    Q(S, A) <- Q(S, A) + alpha [R + gamma max_a Q(S', a) - Q(S, A)]"""
+    Q(S, A) <- Q(S, A) + alpha [R + gamma max_a Q(S', a) - Q(S, A)]
+
+    S, S' are integer indices in [0, num_states), A in [0, num_actions) (see the module
+    docstring for what happens to others)."""
     chex.assert_rank(q, 2)
     s, a = transition.obs, transition.action
-    target = q_learning_target(transition.reward, transition.done, q[transition.next_obs], gamma)
-    return q.at[s, a].add(alpha * (target - q[s, a]))
+    valid = _valid_indices("q_learning_update", q.shape, s, a, transition.next_obs)
+    reward = jnp.where(valid, transition.reward, jnp.nan)
+    target = q_learning_target(reward, transition.done, q[transition.next_obs], gamma)
+    return q.at[s, a].add(alpha * (target - q[s, a]), mode="clip")
+
+
+def _valid_indices(who: str, shape: tuple[int, int], obs, action, next_obs) -> jax.Array:
+    """Whether (obs, action) and every ``next_obs`` (it may carry a trailing outcome
+    axis) lie in the (S, A) table (:func:`~mbrl_jax.types.check_index`)."""
+    num_states, num_actions = shape
+    valid = check_index(who, "obs", obs, num_states) & check_index(
+        who, "action", action, num_actions
+    )
+    next_valid = check_index(who, "next_obs", next_obs, num_states)
+    if jnp.ndim(next_obs) > jnp.ndim(obs):
+        next_valid = jnp.all(next_valid, axis=-1)
+    return valid & next_valid
 
 
 def as_distribution(transition: Transition | TransitionDistribution) -> TransitionDistribution:
@@ -51,11 +87,17 @@ def expected_q_learning_update(
     Q(s, a) <- Q(s, a) + alpha [sum_k p_k (r_k + gamma (1 - done_k) max_a' Q(s'_k, a'))
                                 - Q(s, a)]
 
-    A plain Transition counts as one outcome of probability 1 (then this is eq. 6.8)."""
+    A plain Transition counts as one outcome of probability 1 (then this is eq. 6.8).
+    Indices as in :func:`q_learning_update`; every outcome's ``next_obs`` (padding
+    slots included) must be a state index."""
     chex.assert_rank(q, 2)
     distribution = as_distribution(transition)
     s, a = distribution.obs, distribution.action
-    return q.at[s, a].add(alpha * (expected_q_target(q, distribution, gamma) - q[s, a]))
+    who = "expected_q_learning_update"
+    valid = _valid_indices(who, q.shape, s, a, distribution.next_obs)
+    reward = jnp.where(valid[..., None], distribution.reward, jnp.nan)
+    target = expected_q_target(q, distribution._replace(reward=reward), gamma)
+    return q.at[s, a].add(alpha * (target - q[s, a]), mode="clip")
 
 
 @traced("alpha", "epsilon", "gamma")
@@ -119,7 +161,9 @@ def q_table_learner(
 ) -> Learner:
     """A learner over a (num_states, num_actions) Q-table filled with ``initial_value``,
     acting epsilon-greedily (:func:`~mbrl_jax.learners.epsilon_greedy`), with the given
-    ``update(state, transition, key) -> state`` rule."""
+    ``update(state, transition, key) -> state`` rule. ``act`` takes an integer state
+    index in [0, num_states) (see the module docstring for others); the learner's
+    ``spaces`` are ``Discrete(num_states)`` and ``Discrete(num_actions)``."""
     num_states = check_count("num_states", num_states, minimum=1)
     num_actions = check_count("num_actions", num_actions, minimum=1)
     check_in_range("epsilon", epsilon, 0.0, 1.0)
@@ -129,6 +173,9 @@ def q_table_learner(
         return QTable(jnp.full((num_states, num_actions), initial_value, jnp.float32))
 
     def act(state: QTable, obs, key: PRNGKey) -> jax.Array:
-        return epsilon_greedy(state.q[obs], epsilon, key)
+        valid = check_index("q_table_learner.act", "obs", obs, num_states)
+        action = epsilon_greedy(state.q[jnp.clip(obs, 0, num_states - 1)], epsilon, key)
+        return jnp.where(valid, action, -1)
 
-    return Learner(init, act, update)
+    spaces = Spaces(spaces_lib.Discrete(num_states), spaces_lib.Discrete(num_actions))
+    return Learner(init, act, update, spaces)

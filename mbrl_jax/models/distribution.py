@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from mbrl_jax.envs import RandomMDPParams, transition_distribution
 from mbrl_jax.models.tabular import fixed_model
-from mbrl_jax.types import Model, PRNGKey, Transition, TransitionDistribution
+from mbrl_jax.types import Model, PRNGKey, Transition, TransitionDistribution, check_index
 from mbrl_jax.validation import check_count
 
 
@@ -101,9 +101,11 @@ def _count_init(shape: tuple[int, int, int]) -> CountModelState:
 def _count_update(state: CountModelState, transition: Transition) -> CountModelState:
     """Count the outcome of one real transition: its slot if seen before, else the
     first free slot, else (all K slots taken) one more overflow of its pair."""
-    max_outcomes = state.count.shape[-1]
-    s, a = transition.obs, transition.action
-    next_obs = jnp.asarray(transition.next_obs, jnp.int32)
+    num_states, num_actions, max_outcomes = state.count.shape
+    who = "count_distribution_model.update"
+    valid, s, a = _checked_pair(who, state, transition.obs, transition.action)
+    valid = valid & check_index(who, "next_obs", transition.next_obs, num_states)
+    next_obs = jnp.clip(jnp.asarray(transition.next_obs, jnp.int32), 0, num_states - 1)
     done = jnp.asarray(transition.done, bool)
     counts = state.count[s, a]
     used = counts > 0
@@ -114,7 +116,8 @@ def _count_update(state: CountModelState, transition: Transition) -> CountModelS
     k = jnp.where(found, jnp.argmax(match), jnp.minimum(num_used, max_outcomes - 1))
     new_count = counts[k] + stored.astype(jnp.int32)
     old_reward = state.reward[s, a, k]
-    delta = (transition.reward - old_reward) / jnp.maximum(new_count, 1)
+    reward = jnp.where(valid, transition.reward, jnp.nan)
+    delta = (reward - old_reward) / jnp.maximum(new_count, 1)
     new_reward = jnp.where(stored, old_reward + delta, old_reward)
     return CountModelState(
         next_obs=state.next_obs.at[s, a, k].set(
@@ -129,8 +132,10 @@ def _count_update(state: CountModelState, transition: Transition) -> CountModelS
 
 def _count_distribution(state: CountModelState, obs, action) -> TransitionDistribution:
     """p^(s', done | s, a) = n(s, a, s', done) / n(s, a); an unvisited pair: the same
-    state, reward 0, not done, with probability 1."""
-    counts = state.count[obs, action]
+    state, reward 0, not done, with probability 1. Indices out of range (inside jit):
+    rewards NaN."""
+    valid, s, a = _checked_pair("count_distribution_model.sample", state, obs, action)
+    counts = state.count[s, a]
     total = jnp.sum(counts)
     visited = total > 0
     first = jnp.arange(counts.shape[-1]) == 0
@@ -138,14 +143,25 @@ def _count_distribution(state: CountModelState, obs, action) -> TransitionDistri
         jnp.float32
     )
     obs = jnp.asarray(obs, jnp.int32)
+    reward = jnp.where(visited, state.reward[s, a], 0.0)
     return TransitionDistribution(
         obs,
         action,
-        jnp.where(visited, state.reward[obs, action], 0.0),
-        jnp.where(visited, state.next_obs[obs, action], obs),
-        jnp.where(visited, state.done[obs, action], False),
+        jnp.where(valid, reward, jnp.nan),
+        jnp.where(visited, state.next_obs[s, a], s),
+        jnp.where(visited, state.done[s, a], False),
         prob,
     )
+
+
+def _checked_pair(who: str, state: CountModelState, obs, action):
+    """``(valid, s, a)``: whether (obs, action) lies in the count table, and the pair
+    clipped into it."""
+    num_states, num_actions, _ = state.count.shape
+    valid = check_index(who, "obs", obs, num_states) & check_index(
+        who, "action", action, num_actions
+    )
+    return valid, jnp.clip(obs, 0, num_states - 1), jnp.clip(action, 0, num_actions - 1)
 
 
 def count_distribution_model(
@@ -170,6 +186,12 @@ def count_distribution_model(
     book's convention for untried actions, section 8.3 footnote). With
     ``expected=False`` it returns one Transition drawn from that distribution, to
     drive a sample learner such as ``q_learning``.
+
+    ``obs``, ``next_obs`` are integer state indices in [0, num_states), actions in
+    [0, num_actions): another dtype is a TypeError, a concrete index out of range a
+    ValueError (:func:`~mbrl_jax.types.check_index`); inside jit (where it cannot
+    raise, except under :func:`mbrl_jax.train.checked`) it is counted at the indices
+    clipped into the table with reward NaN, and ``sample`` of it has NaN rewards.
     """
     num_states = check_count("num_states", num_states, minimum=1)
     num_actions = check_count("num_actions", num_actions, minimum=1)

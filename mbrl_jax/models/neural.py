@@ -54,7 +54,7 @@ from mbrl_jax.models.training import (
     _trainer,
 )
 from mbrl_jax.replay import ReplayBuffer, buffer_add_batch, buffer_init
-from mbrl_jax.types import Model, PRNGKey, StepFn, Transition
+from mbrl_jax.types import Model, PRNGKey, StepFn, Transition, check_index
 from mbrl_jax.validation import check_count, discrete_actions, is_discrete, raise_on_nan
 
 
@@ -156,6 +156,8 @@ def _add_batch(
     encoding: _Encoding, state: NeuralModelState, transitions: Transition, valid: Any
 ) -> NeuralModelState:
     _check_obs(encoding, transitions.obs, batched=True)
+    if encoding.num_actions is not None:  # before the cast to the buffer's int32
+        check_index("neural_model", "action", transitions.action, encoding.num_actions)
     batch = transitions.obs.shape[0]
     valid = jnp.ones((batch,), bool) if valid is None else jnp.asarray(valid, bool)
     transitions = Transition(
@@ -265,7 +267,10 @@ def neural_model(
     """A learned dynamics model of vector observations of size ``obs_size``.
 
     ``action_space`` is a gymnax ``Box`` (continuous actions of its shape) or
-    ``Discrete`` (integer actions, one-hot encoded as inputs). The model learns the
+    ``Discrete`` (integer actions in [0, n), one-hot encoded as inputs; another dtype
+    is a TypeError, a concrete action out of range a ValueError, and inside jit, where
+    it cannot raise, such an action is encoded as NaN: predictions from it are NaN and
+    training on it reports a NaN loss through :func:`check_training`). The model learns the
     state change, the reward unless ``reward_fn(obs, action, next_obs)`` is given, and
     the termination if ``learn_termination`` and no ``termination_fn`` is given (else
     transitions never terminate). Defaults are PETS's network (5 members, three hidden

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from mbrl_jax.types import Transition
+from mbrl_jax.types import Transition, check_index
 
 
 class RunningStats(NamedTuple):
@@ -70,11 +70,19 @@ def _check_obs(encoding: _Encoding, obs: Any, batched: bool) -> None:
 
 def _encode_inputs(encoding: _Encoding, obs: jax.Array, action: jax.Array) -> jax.Array:
     """Raw network input [obs, action] over leading batch axes (actions one-hot
-    when discrete, flattened when continuous)."""
+    when discrete, flattened when continuous).
+
+    A discrete action must be an integer in [0, num_actions): another dtype is a
+    TypeError, a concrete one out of range a ValueError
+    (:func:`~mbrl_jax.types.check_index`); inside jit (where it cannot raise, except
+    under :func:`mbrl_jax.train.checked`) its encoding is all NaN, never an all-zero
+    one-hot: predictions from it are NaN and training on it reports a NaN loss."""
     batch = jnp.shape(obs)[:-1]
     action = jnp.asarray(action)
     if encoding.num_actions is not None:
+        valid = check_index("neural_model", "action", action, encoding.num_actions)
         action = jax.nn.one_hot(action, encoding.num_actions, dtype=obs.dtype)
+        action = jnp.where(valid[..., None], action, jnp.nan)
     else:
         if action.shape != (*batch, *encoding.action_shape):
             raise ValueError(

@@ -1,4 +1,13 @@
-"""Tabular models: the deterministic last-seen sample model and the true environment."""
+"""Tabular models: the deterministic last-seen sample model and the true environment.
+
+**What the sample model accepts.** ``obs``, ``next_obs`` are integer state indices in
+[0, num_states), actions integers in [0, num_actions). Another dtype is a TypeError at
+once, a concrete index out of range a ValueError (:func:`~mbrl_jax.types.check_index`).
+Inside jit an index out of range cannot raise (it does under
+:func:`mbrl_jax.train.checked`); the rule then is: ``update`` stores the transition at
+the indices clipped into the table with reward NaN, and ``sample`` returns reward NaN,
+so the learner planning from it shows NaN rather than another pair's numbers.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from mbrl_jax.hyperparameters import traced
-from mbrl_jax.types import Model, PRNGKey, Transition
+from mbrl_jax.types import Model, PRNGKey, Transition, check_index
 from mbrl_jax.validation import check_count, check_nonnegative
 
 
@@ -35,11 +44,14 @@ def _sample_model_update(
     state: SampleModelState, transition: Transition, with_bonus: bool
 ) -> SampleModelState:
     """Remember the last outcome of (s, a) (and, for Dyna-Q+, when it was tried)."""
-    s, a = transition.obs, transition.action
+    who = "tabular_sample_model.update"
+    valid, s, a = _checked_pair(who, state, transition.obs, transition.action)
+    valid = valid & check_index(who, "next_obs", transition.next_obs, state.reward.shape[0])
+    next_obs = jnp.clip(transition.next_obs, 0, state.reward.shape[0] - 1)
     time = state.time + 1
     return SampleModelState(
-        next_obs=state.next_obs.at[s, a].set(transition.next_obs),
-        reward=state.reward.at[s, a].set(transition.reward),
+        next_obs=state.next_obs.at[s, a].set(next_obs),
+        reward=state.reward.at[s, a].set(jnp.where(valid, transition.reward, jnp.nan)),
         done=state.done.at[s, a].set(transition.done),
         last_tried=state.last_tried.at[s, a].set(time) if with_bonus else state.last_tried,
         time=time,
@@ -48,11 +60,27 @@ def _sample_model_update(
 
 def _sample_model_sample(state: SampleModelState, obs, action, kappa, with_bonus: bool):
     """The last outcome of (s, a), its reward plus kappa sqrt(tau) for Dyna-Q+."""
+    num_states, num_actions = state.reward.shape
+    who = "tabular_sample_model.sample"
+    valid = check_index(who, "obs", obs, num_states) & check_index(
+        who, "action", action, num_actions
+    )
     reward = state.reward[obs, action]
     if with_bonus:
         tau = (state.time - state.last_tried[obs, action]).astype(jnp.float32)
         reward = reward + kappa * jnp.sqrt(tau)
+    reward = jnp.where(valid, reward, jnp.nan)
     return Transition(obs, action, reward, state.next_obs[obs, action], state.done[obs, action])
+
+
+def _checked_pair(who: str, state: SampleModelState, obs, action):
+    """``(valid, s, a)``: whether (obs, action) lies in the (S, A) table, and the pair
+    clipped into it."""
+    num_states, num_actions = state.reward.shape
+    valid = check_index(who, "obs", obs, num_states) & check_index(
+        who, "action", action, num_actions
+    )
+    return valid, jnp.clip(obs, 0, num_states - 1), jnp.clip(action, 0, num_actions - 1)
 
 
 @traced("kappa")

@@ -80,4 +80,4 @@ def mpc(planner: Planner, model: Model, step_fn_of: Callable[[Any], StepFn]) -> 
         planner_state = optax.tree.where(transition.done, planner.init(k_reset), state.planner)
         return MPCState(planner_state, model.update(state.model, transition, k_model))
 
-    return Agent(init, act, update, act_stateful)
+    return Agent(init, act, update, act_stateful=act_stateful)

@@ -71,24 +71,57 @@ def action_bounds(
     action_space: Any, low: Any = None, high: Any = None, *, who: str = "a continuous planner"
 ) -> Bounds:
     """Bounds of a continuous action space (a gymnax ``Box``), optionally narrowed
-    by ``low``/``high``, which must have the action space's shape (or be scalars).
-    ``who`` names the planner in the error for any other space. The bounds are
-    concrete (NumPy) float32 arrays, so a planner can be built inside ``jit``/``vmap``."""
+    by ``low``/``high``, which must have the action space's shape (or be scalars) and
+    lie within the space's bounds (they only narrow them). The result must be finite:
+    a planner samples and averages actions between the bounds. ``who`` names the
+    planner in the errors. The bounds are concrete (NumPy) float32 arrays, so a
+    planner can be built inside ``jit``/``vmap``."""
     shape = continuous_action_shape(action_space, who)
-
-    def fill(value, default, name):
-        value = np.asarray(default if value is None else value, np.float32)
-        if value.ndim and value.shape != shape:
-            raise ValueError(
-                f"action bound {name} has shape {value.shape}, but the action space has "
-                f"shape {shape}"
-            )
-        return np.broadcast_to(value, shape)
-
-    bounds = Bounds(fill(low, action_space.low, "low"), fill(high, action_space.high, "high"))
+    space = Bounds(
+        np.broadcast_to(np.asarray(action_space.low, np.float32), shape),
+        np.broadcast_to(np.asarray(action_space.high, np.float32), shape),
+    )
+    bounds = Bounds(
+        _narrowed(low, space.low, "low", shape, who),
+        _narrowed(high, space.high, "high", shape, who),
+    )
+    outside = (bounds.low < space.low) | (bounds.high > space.high)
+    if np.any(outside):
+        raise ValueError(
+            f"{who}: action bounds low={low!r}, high={high!r} lie outside the action space's "
+            f"[{_show(space.low)}, {_show(space.high)}]; low and high may only narrow the "
+            "space's bounds"
+        )
+    if not np.all(np.isfinite(bounds.low) & np.isfinite(bounds.high)):
+        raise ValueError(
+            f"{who} needs finite action bounds, got [{_show(bounds.low)}, {_show(bounds.high)}]; "
+            "pass finite low= and high= to the planner"
+        )
     if not np.all(bounds.low < bounds.high):
         raise ValueError(f"action bounds need low < high, got low={low!r}, high={high!r}")
     return bounds
+
+
+def _narrowed(value: Any, default: np.ndarray, name: str, shape: tuple, who: str) -> np.ndarray:
+    """``value`` (None: the space's ``default``) as a float32 array of the action shape."""
+    if value is None:
+        return default
+    if isinstance(value, (str, bool)) or isinstance(value, jax.core.Tracer):
+        raise ValueError(f"{who}: action bound {name} must be a number or array, got {value!r}")
+    array = np.asarray(value, np.float32)
+    if array.ndim and array.shape != shape:
+        raise ValueError(
+            f"action bound {name} has shape {array.shape}, but the action space has shape {shape}"
+        )
+    if np.any(np.isnan(array)):
+        raise ValueError(f"{who}: action bound {name} must not be NaN, got {value!r}")
+    return np.broadcast_to(array, shape)
+
+
+def _show(array: np.ndarray) -> str:
+    """A bound for an error message: one number when all entries are equal."""
+    flat = np.ravel(array)
+    return repr(float(flat[0])) if flat.size and np.all(flat == flat[0]) else str(array.tolist())
 
 
 def evaluate_sequences(
