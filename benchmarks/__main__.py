@@ -20,7 +20,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import dyna_dqn, dyna_maze, planning, prioritized_sweeping, tabular_planning
+from benchmarks import (
+    dyna_dqn,
+    dyna_maze,
+    input_checks,
+    planning,
+    prioritized_sweeping,
+    tabular_planning,
+)
 from mbrl_jax.timing import device_description, versions
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -37,6 +44,7 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str]], None], list[str]]] = {
     ),
     "planning": (planning.main, ["--quick", "--no-scaling"]),
     "tabular_planning": (tabular_planning.main, ["--quick"]),
+    "input_checks": (input_checks.main, ["--steps", "2000", "--repeats", "3", "--rounds", "1"]),
     "dyna_dqn": (dyna_dqn.main, ["--seeds", "1,8", "--n", "0", "--steps", "300", "--repeats", "1"]),
 }
 
