@@ -178,6 +178,8 @@ def _sweep(args: argparse.Namespace) -> Callable[[], int]:
     if not is_sweepable(module):
         sweepable = [n for n in experiments.EXPERIMENTS if is_sweepable(experiments.load(n))]
         raise ValueError(f"{args.name} cannot be swept yet; sweepable: {', '.join(sweepable)}")
+    if args.seeds is not None:
+        check_count("--seeds", args.seeds, minimum=1)
     config = _config(module, args, {"runs": args.seeds, "seed": args.seed})
     legacy = {"alpha": args.alpha, "planning_steps": args.planning_steps}
     grid = parse_grid(

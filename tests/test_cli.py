@@ -65,6 +65,7 @@ def test_run_with_set_stores_the_whole_config(tmp_path, capsys):
         (["sweep", "dyna-maze", "--grid", "beta=1,2"], "unknown setting 'beta' in --grid"),
         (["sweep", "dyna-maze", "--alpha", ""], "--grid alpha needs comma-separated values"),
         (["sweep", "dyna-maze"], "give at least one --grid field=v1,v2"),
+        (["sweep", "dyna-maze", "--grid", "alpha=0.1", "--seeds", "0"], "--seeds must be an"),
         (["sweep", "dyna-maze", "--grid", "alpha=0.1", "--grid", "alpha=0.2"], "alpha' twice"),
         (["sweep", "dyna-maze", "--grid", "alpha=0.1", "--chunk-size", "0"], "--chunk-size"),
         (["plot", "missing/result.json"], "missing/result.json: no such file"),
