@@ -15,6 +15,8 @@ also defines
 the traced ones with :func:`mbrl_jax.sweep.sweep` (sharded across the devices), and
 writes each finished group to ``out/groups/`` so that a killed study started again
 runs only the groups it had not finished, giving the same CSV as an uninterrupted one.
+A group is keyed by the experiment, the config, the grid, the group's values and the
+seeds, not by the code: after changing an experiment's code, delete ``out/groups/``.
 """
 
 from __future__ import annotations
@@ -147,8 +149,14 @@ def _group(experiment, config, grid, group, seeds, folder, chunk_size, progress)
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
     path = folder / f"group-{digest}.json"
     if path.exists():
-        saved = json.loads(path.read_text())
-        return saved["rows"], Timing(**saved["timing"])
+        try:
+            saved = json.loads(path.read_text())
+            return saved["rows"], Timing(**saved["timing"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"{path}: a damaged group of this study ({type(error).__name__}: {error}); "
+                "delete the file to run its group again"
+            ) from None
     traced = {name: list(values) for name, values in grid.items() if name not in group}
     base = replace(config, group)
 

@@ -132,6 +132,10 @@ def test_a_blocking_maze_study_traces_once_per_static_group_and_resumes_to_the_s
     write_study(result, rows, full)
     write_study(resumed_result, resumed_rows, resumed)
     assert (resumed / csv_name).read_bytes() == (full / csv_name).read_bytes()
+    damaged = sorted((resumed / "groups").glob("*.json"))[0]
+    damaged.write_text('{"rows": [')
+    with pytest.raises(ValueError, match=f"{damaged}: a damaged group of this study"):
+        run_study(module, config, grid, resumed)
 
 
 @pytest.mark.slow
