@@ -111,10 +111,11 @@ def _experiments_epilog() -> str:
 
 
 def _choices(config_class: type, name: str) -> tuple[str, ...]:
-    import typing
+    """The choices of the Literal field ``name`` of ``config_class`` (() if none)."""
+    from mbrl_jax.config import choices, settings
 
-    kind = typing.get_type_hints(config_class).get(name)
-    return typing.get_args(kind) if typing.get_origin(kind) is typing.Literal else ()
+    info = settings(config_class()).get(name)
+    return () if info is None else choices(info.type)
 
 
 def _config(module: ModuleType, args: argparse.Namespace, flags: dict) -> object:

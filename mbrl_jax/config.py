@@ -121,28 +121,23 @@ def describe(config: ExperimentConfig, title: str = "") -> str:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         lines.append("  ".join([*cells, row[4]]))
     for info in settings(config).values():
-        if _choices(info.type):
-            lines.append(f"{info.name} choices: {', '.join(map(str, _choices(info.type)))}")
+        if choices(info.type):
+            lines.append(f"{info.name} choices: {', '.join(map(str, choices(info.type)))}")
     return "\n".join(lines)
 
 
 def to_dict(config: ExperimentConfig) -> dict[str, Any]:
     """``config`` as JSON-ready values (nested configs as dicts, tuples as lists)."""
     return {
-        field.name: _jsonable(getattr(config, field.name)) for field in dataclasses.fields(config)
+        field.name: json_value(getattr(config, field.name)) for field in dataclasses.fields(config)
     }
 
 
 def replace(config: ExperimentConfig, values: Mapping[str, Any]) -> ExperimentConfig:
     """``config`` with the fields ``values`` (dotted name -> value) replaced; the new
     values are type-checked. An unknown name is a ValueError listing the valid ones."""
-    known = settings(config)
     for name in values:
-        if name not in known:
-            raise ValueError(
-                f"unknown setting {name!r} for {type(config).__qualname__}; valid: "
-                + ", ".join(known)
-            )
+        setting_info(config, name)
     top: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
     for name, value in values.items():
@@ -159,17 +154,24 @@ def replace(config: ExperimentConfig, values: Mapping[str, Any]) -> ExperimentCo
 def override(config: ExperimentConfig, assignments: Iterable[str]) -> ExperimentConfig:
     """``config`` with each ``"name=value"`` of ``assignments`` applied, the text parsed
     as the field's type (see :func:`parse_value`); the last assignment to a name wins."""
-    known = settings(config)
     values: dict[str, Any] = {}
     for assignment in assignments:
         name, value = split_assignment(assignment)
-        if name not in known:
-            raise ValueError(
-                f"unknown setting {name!r} in {assignment!r}; valid settings of "
-                f"{type(config).__qualname__}: {', '.join(known)}"
-            )
-        values[name] = parse_value(name, known[name].type, value)
+        info = setting_info(config, name, f" in {assignment!r}")
+        values[name] = parse_value(name, info.type, value)
     return replace(config, values)
+
+
+def setting_info(config: ExperimentConfig, name: str, where: str = "") -> SettingInfo:
+    """The field ``name`` (dotted) of ``config``; an unknown name is a ValueError that
+    lists the valid ones (``where`` says where the name was given)."""
+    known = settings(config)
+    if name not in known:
+        raise ValueError(
+            f"unknown setting {name!r}{where}; valid settings of "
+            f"{type(config).__qualname__}: {', '.join(known)}"
+        )
+    return known[name]
 
 
 def split_assignment(assignment: str) -> tuple[str, str]:
@@ -282,10 +284,10 @@ def _type_label(kind: Any) -> str:
     return kind.__name__ if isinstance(kind, type) else str(kind).replace("typing.", "")
 
 
-def _choices(kind: Any) -> tuple:
-    """The values of a Literal field, or of a tuple of Literals; () otherwise."""
+def choices(kind: Any) -> tuple:
+    """The values a Literal field type (or a tuple of Literals) allows; () otherwise."""
     if typing.get_origin(kind) is tuple:
-        return _choices(typing.get_args(kind)[0])
+        return choices(typing.get_args(kind)[0])
     return typing.get_args(kind) if typing.get_origin(kind) is Literal else ()
 
 
@@ -297,23 +299,27 @@ def format_value(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
-def _jsonable(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A setting's value as JSON holds it: a nested config as a dict, a tuple as a list."""
     if isinstance(value, ExperimentConfig):
         return to_dict(value)
     if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
+        return [json_value(v) for v in value]
     return value
 
 
 __all__ = [
     "ExperimentConfig",
     "SettingInfo",
+    "choices",
     "describe",
     "format_value",
+    "json_value",
     "override",
     "parse_value",
     "replace",
     "setting",
+    "setting_info",
     "settings",
     "split_assignment",
     "to_dict",

@@ -36,8 +36,10 @@ import numpy as np
 
 from mbrl_jax.config import (
     ExperimentConfig,
+    json_value,
     parse_value,
     replace,
+    setting_info,
     settings,
     split_assignment,
     to_dict,
@@ -57,18 +59,12 @@ def parse_grid(config: ExperimentConfig, assignments: Iterable[str]) -> dict[str
     type and type-checked. For a list-valued field each value is a list of one
     (``planning_steps=5,10`` sweeps ``(5,)`` and ``(10,)``). An unknown field, a field
     given twice, or a value given twice is a ValueError."""
-    known = settings(config)
     grid: dict[str, tuple] = {}
     for assignment in assignments:
         name, text = split_assignment(assignment)
-        if name not in known:
-            raise ValueError(
-                f"unknown setting {name!r} in --grid {assignment!r}; valid settings of "
-                f"{type(config).__qualname__}: {', '.join(known)}"
-            )
+        kind = setting_info(config, name, f" in --grid {assignment!r}").type
         if name in grid:
             raise ValueError(f"--grid gives {name!r} twice; give all its values in one --grid")
-        kind = known[name].type
         element = _element_type(kind)
         parts = [part.strip() for part in text.split(",")]
         if not text or not all(parts):
@@ -142,8 +138,8 @@ def _group(experiment, config, grid, group, seeds, folder, chunk_size, progress)
     fingerprint = {
         "experiment": experiment.NAME,
         "config": to_dict(config),
-        "grid": {name: _jsonable(values) for name, values in grid.items()},
-        "group": {name: _jsonable(value) for name, value in group.items()},
+        "grid": {name: json_value(values) for name, values in grid.items()},
+        "group": {name: json_value(value) for name, value in group.items()},
         "seeds": seeds,
     }
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
@@ -169,7 +165,7 @@ def _group(experiment, config, grid, group, seeds, folder, chunk_size, progress)
     )
     scores = experiment.score(base, result.metrics)
     rows = [
-        {name: _jsonable(setting[name]) for name in grid}
+        {name: json_value(setting[name]) for name in grid}
         | {"seed": seed}
         | {name: _number(values[i, j]) for name, values in scores.items()}
         for i, setting in enumerate(result.settings)
@@ -184,7 +180,7 @@ def _group(experiment, config, grid, group, seeds, folder, chunk_size, progress)
 
 def _grid_order(rows: list[dict], grid: Mapping[str, Sequence[Any]]) -> list[dict]:
     """``rows`` sorted as the grid's product (the last field fastest), then by seed."""
-    position = {name: [_jsonable(v) for v in values] for name, values in grid.items()}
+    position = {name: [json_value(v) for v in values] for name, values in grid.items()}
     return sorted(rows, key=lambda row: ([position[n].index(row[n]) for n in grid], row["seed"]))
 
 
@@ -196,7 +192,7 @@ def _result(experiment, config, grid, seeds, rows, timing) -> dict[str, Any]:
     scores = list(dict.fromkeys(k for r in rows for k in r if k not in grid and k != "seed"))
     curves = {}
     for rest in _product(grid, others):
-        fixed = {n: _jsonable(v) for n, v in zip(others, rest, strict=True)}
+        fixed = {n: json_value(v) for n, v in zip(others, rest, strict=True)}
         suffix = ", ".join(f"{n}={_show(v)}" for n, v in fixed.items())
         chosen = {
             (json.dumps(r[x_name]), r["seed"]): r
@@ -205,7 +201,7 @@ def _result(experiment, config, grid, seeds, rows, timing) -> dict[str, Any]:
         }
         for score in scores:
             per_run = [
-                [chosen[json.dumps(_jsonable(x)), seed].get(score, _MISSING) for x in grid[x_name]]
+                [chosen[json.dumps(json_value(x)), seed].get(score, _MISSING) for x in grid[x_name]]
                 for seed in seeds
             ]
             if any(_MISSING in runs for runs in per_run):
@@ -221,7 +217,7 @@ def _result(experiment, config, grid, seeds, rows, timing) -> dict[str, Any]:
         x_label=x_name,
         y_label=experiment.SCORE_LABEL,
         curves=curves,
-        grid={name: _jsonable(values) for name, values in grid.items()},
+        grid={name: json_value(values) for name, values in grid.items()},
         plot_style={"log_x": log_x, "title": f"Parameter study: {experiment.NAME}"},
     )
 
@@ -249,12 +245,6 @@ def _axis_value(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise ValueError(f"the first --grid field must be numeric to plot, got {value!r}") from None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _show(value: Any) -> str:
