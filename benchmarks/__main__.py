@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import (
+    dqn_loop,
     dyna_dqn,
     dyna_maze,
     input_checks,
@@ -46,6 +47,10 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str]], None], list[str]]] = {
     "tabular_planning": (tabular_planning.main, ["--quick"]),
     "input_checks": (input_checks.main, ["--steps", "2000", "--repeats", "3", "--rounds", "1"]),
     "dyna_dqn": (dyna_dqn.main, ["--seeds", "1,8", "--n", "0", "--steps", "300", "--repeats", "1"]),
+    "dqn_loop": (
+        dqn_loop.main,
+        ["--seeds", "1", "--steps", "400", "--rounds", "1", "--curve-steps", "0"],
+    ),
 }
 
 

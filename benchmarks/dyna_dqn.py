@@ -8,7 +8,8 @@ Each (n, seeds) is ``jax.jit(jax.vmap(train))`` of a ``make_train`` run of
 and planning start after 200 steps, so most steps are the steady state). Compile
 time is reported apart; run times are medians of ``--repeats`` calls. Env steps/s
 counts real steps of all seeds; Q-updates/s counts the DQN's gradient steps (real
-replay batches of 64 plus simulated batches of 64), model steps/s the model's.
+replay batches of 64 plus simulated batches of 64), model steps/s the model's
+(n = 0 is plain DQN with no model, as the experiment runs it).
 The baseline of each row is the 1-seed run of the same n: "x 1 seed" is the
 per-seed throughput relative to it. Prints a Markdown table for RESULTS.md.
 """
@@ -40,8 +41,9 @@ def timed_training(n: int, seeds: int, steps: int, repeats: int) -> dict:
     _, keys = seed_keys(0, seeds)
     (state, _), timing, times = compile_and_time(jax.vmap(train), keys, repeats=repeats)
     compile_s, run_s = timing.compile_s, timing.run_s
-    q_updates = int(np.asarray(state.learner.updates, np.int64).sum())
-    model_steps = int(np.asarray(state.model.total_steps, np.int64).sum())
+    q_updates = int(np.asarray(parts.learner_state(state).updates, np.int64).sum())
+    model = 0 if parts.model is None else np.asarray(state.model.total_steps, np.int64).sum()
+    model_steps = int(model)
     return {
         "n": n,
         "seeds": seeds,

@@ -2,7 +2,8 @@
 
 Dyna-DQN (:func:`mbrl_jax.agents.neural_dyna`: a DQN learner, a learned MLP
 model trained online, MBPO-style branched rollouts from replayed real states)
-with n = 0, 1, 5, 10 simulated batch updates per real step; n = 0 is plain DQN.
+with n = 0, 1, 5, 10 simulated batch updates per real step; n = 0 is plain DQN (no
+model is trained there unless ``baseline_model`` asks for its error curves).
 Every ``eval_every`` real steps the greedy policy plays ``eval_episodes`` real
 episodes; curve ``n=N`` is their mean return, averaged over seeds, against real
 environment steps. Those held-out real episodes also score the model: the
@@ -32,21 +33,21 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from mbrl_jax.agents import NeuralDyna, neural_dyna
+from mbrl_jax.agents import neural_dyna
 from mbrl_jax.config import ExperimentConfig, setting
-from mbrl_jax.dyna import DynaState
 from mbrl_jax.envs import (
     acrobot_termination,
     cartpole_termination,
     make,
     mountain_car_termination,
 )
-from mbrl_jax.learners import check_q_training, dqn
-from mbrl_jax.models import check_training, neural_model
+from mbrl_jax.learners import DQN, check_q_training, dqn
+from mbrl_jax.models import NeuralModel, check_training, neural_model
 from mbrl_jax.results import curve, make_result, timing_line
 from mbrl_jax.sweep import seed_keys
 from mbrl_jax.timing import Timing, compile_timed, run_timed
 from mbrl_jax.train import TrainConfig, make_train_chunks
+from mbrl_jax.types import Agent
 from mbrl_jax.validation import check_count, discrete_actions
 
 NAME = "dyna-dqn"
@@ -116,6 +117,9 @@ class Config(ExperimentConfig):
         "refresh the target every this many real steps (target_period = it x updates per "
         "real step); 0: use target_period; none: the task's",
     )
+    target_tau: float = setting(
+        1.0, "target <- tau theta + (1 - tau) target at each refresh (1: a copy)", traced=True
+    )
     epsilon_steps: int = setting(5000, "real steps over which epsilon decays to epsilon_end")
     epsilon_end: float = setting(0.05, "final exploration rate", traced=True)
     capacity: int = setting(50_000, "transitions kept in the replay buffers")
@@ -123,6 +127,10 @@ class Config(ExperimentConfig):
     model_hidden: tuple[int, ...] = setting(
         (200, 200), "hidden layer widths of the learned model (a deterministic MLP)"
     )
+    baseline_model: bool = setting(
+        False, "also train the model in the runs without planning (n = 0, replay controls), "
+        "for their model-error curves; off: they are plain DQN",
+    )  # fmt: skip
 
 
 def task_config(config: Config) -> Config:
@@ -141,7 +149,19 @@ class Evaluation(NamedTuple):
     q_value: jax.Array  # () mean of max_a Q(s, a) over the states of those episodes
 
 
-def greedy_episodes(env, env_params, parts: NeuralDyna, state: DynaState, key, episodes: int):
+class Parts(NamedTuple):
+    """One group's agent and what evaluation reads from its state: ``model`` is None
+    for plain DQN (a run without planning and without ``baseline_model``)."""
+
+    agent: Agent
+    learner: DQN
+    model: NeuralModel | None
+
+    def learner_state(self, agent_state: Any) -> Any:
+        return agent_state.learner if self.model is not None else agent_state
+
+
+def greedy_episodes(env, env_params, parts: Parts, learner_state, key, episodes: int):
     """``episodes`` real episodes of the greedy policy (vmapped), each a scan over
     the task's time limit: (obs, action, reward, next_obs, alive), each (T, E, ...);
     ``alive`` is False after an episode has ended."""
@@ -153,7 +173,7 @@ def greedy_episodes(env, env_params, parts: NeuralDyna, state: DynaState, key, e
 
     def one_step(carry, k):
         obs, env_state, alive = carry
-        action = jnp.argmax(parts.learner.q_values(state.learner, obs), axis=-1)
+        action = jnp.argmax(parts.learner.q_values(learner_state, obs), axis=-1)
         next_obs, env_state, reward, terminated, truncated, info = step(
             jax.random.split(k, episodes), env_state, action, env_params
         )
@@ -165,7 +185,7 @@ def greedy_episodes(env, env_params, parts: NeuralDyna, state: DynaState, key, e
     return record
 
 
-def model_errors(parts: NeuralDyna, state: DynaState, record, steps: int, key):
+def model_errors(model: NeuralModel, model_state, record, steps: int, key):
     """(one-step, ``steps``-step) mean squared error of the model's predicted next
     observation on real transitions, open loop: from the real obs_t with the real
     actions a_t .. a_{t+k-1}, against the real obs_{t+k} (windows inside an episode)."""
@@ -174,7 +194,7 @@ def model_errors(parts: NeuralDyna, state: DynaState, record, steps: int, key):
 
     def predict(o, a):
         flat = (jnp.reshape(o, (-1, size)), jnp.reshape(a, (-1,)))
-        return jnp.reshape(parts.model.predict(state.model, *flat, key, "expectation")[0], o.shape)
+        return jnp.reshape(model.predict(model_state, *flat, key, "expectation")[0], o.shape)
 
     def mse(pred, true, valid):
         per_row = jnp.mean((pred - true) ** 2, axis=-1)
@@ -190,20 +210,26 @@ def model_errors(parts: NeuralDyna, state: DynaState, record, steps: int, key):
     return one_step, k_step
 
 
-def make_run(env, env_params, parts: NeuralDyna, config: Config):
+def make_run(env, env_params, parts: Parts, config: Config):
     """``(start(key) -> carry, chunk(carry, key) -> (carry, Evaluation))`` of one run:
     ``chunk`` runs ``eval_every`` real steps, then evaluates."""
     start, run_chunk = make_train_chunks(
         env, parts.agent, TrainConfig(num_steps=config.eval_every), env_params
     )
 
-    def evaluate(state: DynaState, key) -> Evaluation:
+    def evaluate(state, key) -> Evaluation:
         k_play, k_model = jax.random.split(key)
-        record = greedy_episodes(env, env_params, parts, state, k_play, config.eval_episodes)
+        learner_state = parts.learner_state(state)
+        episodes = config.eval_episodes
+        record = greedy_episodes(env, env_params, parts, learner_state, k_play, episodes)
         returns = jnp.sum(jnp.where(record[4], record[2], 0.0), axis=0)
-        one_step, k_step = model_errors(parts, state, record, config.error_steps, k_model)
+        if parts.model is None:
+            one_step = k_step = jnp.full((), jnp.nan)
+        else:
+            errors = model_errors(parts.model, state.model, record, config.error_steps, k_model)
+            one_step, k_step = errors
         obs, alive = record[0], record[4]
-        q_max = jnp.max(parts.learner.q_values(state.learner, obs), axis=-1)
+        q_max = jnp.max(parts.learner.q_values(learner_state, obs), axis=-1)
         q_value = jnp.sum(jnp.where(alive, q_max, 0.0)) / jnp.maximum(jnp.sum(alive), 1)
         return Evaluation(jnp.mean(returns), one_step, k_step, q_value)
 
@@ -214,9 +240,10 @@ def make_run(env, env_params, parts: NeuralDyna, config: Config):
     return start, chunk
 
 
-def make_parts(env, env_params, n: int, config: Config) -> NeuralDyna:
+def make_parts(env, env_params, n: int, config: Config) -> Parts:
     """The Dyna-DQN agent with n planning steps for ``env`` under ``config`` (with the
-    task's values filled in, :func:`task_config`)."""
+    task's values filled in, :func:`task_config`); with n = 0 and no
+    ``baseline_model``, the DQN learner alone (no model is trained)."""
     obs_size = env.observation_space(env_params).shape[0]
     space = env.action_space(env_params)
     target_period = config.target_period
@@ -231,11 +258,14 @@ def make_parts(env, env_params, n: int, config: Config) -> NeuralDyna:
         batch_size=config.batch_size,
         learning_starts=config.learning_starts,
         target_period=target_period,
+        target_tau=config.target_tau,
         epsilon_steps=config.epsilon_steps,
         epsilon_end=config.epsilon_end,
         capacity=config.capacity,
         replay_updates=config.replay_updates,
     )
+    if n == 0 and not config.baseline_model:
+        return Parts(Agent(*learner.learner), learner, None)
     model = neural_model(
         obs_size,
         space,
@@ -246,7 +276,7 @@ def make_parts(env, env_params, n: int, config: Config) -> NeuralDyna:
         train_steps_per_update=1,
         termination_fn=TASKS[config.env].termination_fn,
     )
-    return neural_dyna(
+    dyna = neural_dyna(
         learner,
         model,
         obs_size,
@@ -255,12 +285,14 @@ def make_parts(env, env_params, n: int, config: Config) -> NeuralDyna:
         horizon=config.horizon,
         planning_starts=config.planning_starts,
     )
+    return Parts(dyna.agent, learner, model)
 
 
 def run_group(env, env_params, n: int, config: Config, keys, bar=None):
     """Train one n over all seeds: per-chunk :class:`Evaluation` stacked (seeds,
     evaluations), the final DynaState, and the :class:`Timing` (compile apart)."""
-    start, chunk = make_run(env, env_params, make_parts(env, env_params, n, config), config)
+    parts = make_parts(env, env_params, n, config)
+    start, chunk = make_run(env, env_params, parts, config)
     start, chunk = jax.vmap(start), jax.vmap(chunk)
     start_c, timing = compile_timed(start, keys)
     carry, start_s = run_timed(start_c, keys)
@@ -274,8 +306,9 @@ def run_group(env, env_params, n: int, config: Config, keys, bar=None):
         evaluations.append(evaluation)
         if bar is not None:
             bar.update(1)
-    check_q_training(carry.agent_state.learner, f"Dyna-DQN n={n}")
-    check_training(carry.agent_state.model, f"Dyna-DQN n={n} model")
+    check_q_training(parts.learner_state(carry.agent_state), f"Dyna-DQN n={n}")
+    if parts.model is not None:
+        check_training(carry.agent_state.model, f"Dyna-DQN n={n} model")
     stacked = jax.tree.map(lambda *e: np.stack(e, axis=1), *evaluations)
     return stacked, carry.agent_state, replace(timing, run_s=timing.run_s + run_s)
 
@@ -335,8 +368,9 @@ def run(config: Config = Config(), *, progress: bool = True) -> dict[str, Any]:
         evaluation, _, group_timing = run_group(environment, env_params, n, group_config, keys, bar)
         timing = timing + group_timing
         curves[label] = curve(x, evaluation.episode_return)
-        errors[f"1-step error, {label}"] = curve(x, evaluation.one_step_error)
-        errors[f"{config.error_steps}-step error, {label}"] = curve(x, evaluation.k_step_error)
+        if n > 0 or config.baseline_model:
+            errors[f"1-step error, {label}"] = curve(x, evaluation.one_step_error)
+            errors[f"{config.error_steps}-step error, {label}"] = curve(x, evaluation.k_step_error)
         q_values[f"max Q, {label}"] = curve(x, evaluation.q_value)
         reached[label] = steps_to_target(x, evaluation.episode_return, config.target)
     bar.close()
@@ -384,7 +418,7 @@ def speedups(reached: dict[str, list], num_steps: int) -> dict[str, float | None
 
 def summary(result: dict) -> str:
     target, reached = result["config"]["target"], result["steps_to_target"]
-    lines = [f"Dyna-DQN on {result['params']['env']}: steps to a greedy return >= {target}"]
+    lines = [f"Dyna-DQN on {result['config']['env']}: steps to a greedy return >= {target}"]
     for label, values in result["steps_to_target"].items():
         done = [v for v in values if v is not None]
         mean = f"{np.mean(done):.0f}" if done else "-"

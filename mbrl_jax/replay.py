@@ -95,9 +95,22 @@ def buffer_add_batch(buffer: ReplayBuffer, items: Any, valid: Any = None) -> Rep
     )
 
 
+def uniform_index(key: PRNGKey, shape: tuple[int, ...], size: Any) -> jax.Array:
+    """int32 indices in [0, size) of the given ``shape``, each 32 random bits reduced
+    mod ``size`` (``size`` at least 1, at most 2**31 - 1; it may be traced).
+
+    One random-bits draw, where ``jax.random.randint`` makes three (a key split and
+    two draws; on the CPU each is a loop of its own): the hot path of every replay
+    sample. Each index's probability is within size / 2**32 of 1 / size (under
+    1.2e-5 relative for a buffer of 50,000)."""
+    bits = jax.random.bits(key, shape, jnp.uint32)
+    return (bits % jnp.asarray(size, jnp.uint32)).astype(jnp.int32)
+
+
 def buffer_sample(buffer: ReplayBuffer, key: PRNGKey, batch_size: int) -> Any:
-    """``batch_size`` items drawn uniformly, with replacement, from the written
-    slots. The buffer must not be empty (an empty one returns slot 0's zeros)."""
+    """``batch_size`` items drawn uniformly (:func:`uniform_index`), with replacement,
+    from the written slots. The buffer must not be empty (an empty one returns slot
+    0's zeros)."""
     chex.assert_scalar_non_negative(batch_size)
-    index = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
+    index = uniform_index(key, (batch_size,), jnp.maximum(buffer.size, 1))
     return jax.tree.map(lambda d: d[index], buffer.data)

@@ -26,6 +26,7 @@ from mbrl_jax.learners import (
     q_learning_target,
     td_loss,
 )
+from mbrl_jax.learners.dqn import _transitions
 from mbrl_jax.models import neural_model, tabular_sample_model
 from mbrl_jax.replay import buffer_add_batch, buffer_init
 from mbrl_jax.search import branched_rollouts, uniform_seen
@@ -102,27 +103,22 @@ def test_one_update_of_a_linear_q_by_hand():
         target_period=2,
     )
     state = learner.init(jax.random.key(0))
-    w = np.asarray(state.params["params"]["Dense_0"]["kernel"])
-    b = np.asarray(state.params["params"]["Dense_0"]["bias"])
+    layer = lambda flat: learner.network_params(flat)["params"]["Dense_0"]  # noqa: E731
+    w, b = np.asarray(layer(state.params)["kernel"]), np.asarray(layer(state.params)["bias"])
     s, a, r, s2 = np.array([1.0, -2.0]), 1, 0.5, np.array([0.5, 3.0])
     y = r + gamma * np.max(s2 @ w + b)
     error = y - (s @ w + b)[a]
     grad_w, grad_b = np.zeros_like(w), np.zeros_like(b)
     grad_w[:, a], grad_b[a] = -error * s, -error
     new = learner.update(state, batch([s], [a], [r], [s2], [False]), jax.random.key(1))
-    np.testing.assert_allclose(
-        new.params["params"]["Dense_0"]["kernel"], w - lr * np.sign(grad_w), atol=1e-6
-    )
-    np.testing.assert_allclose(
-        new.params["params"]["Dense_0"]["bias"], b - lr * np.sign(grad_b), atol=1e-6
-    )
+    np.testing.assert_allclose(layer(new.params)["kernel"], w - lr * np.sign(grad_w), atol=1e-6)
+    np.testing.assert_allclose(layer(new.params)["bias"], b - lr * np.sign(grad_b), atol=1e-6)
     np.testing.assert_allclose(new.loss, 0.5 * error**2, rtol=1e-5)
     # The target network is refreshed every second update (target_period=2).
-    np.testing.assert_array_equal(new.target_params["params"]["Dense_0"]["kernel"], w)
+    np.testing.assert_array_equal(layer(new.target_params)["kernel"], w)
     newer = learner.update(new, batch([s], [a], [r], [s2], [False]), jax.random.key(2))
     np.testing.assert_array_equal(
-        newer.target_params["params"]["Dense_0"]["kernel"],
-        newer.params["params"]["Dense_0"]["kernel"],
+        layer(newer.target_params)["kernel"], layer(newer.params)["kernel"]
     )
     assert int(newer.updates) == 2 and int(newer.env_steps) == 0
 
@@ -172,7 +168,13 @@ def test_real_transitions_are_replayed_and_epsilon_follows_real_steps():
         assert int(state.updates) == max(0, t + 1 - 2)
     assert int(state.env_steps) == 6 and int(state.buffer.size) == 4
     # The ring wrapped: it holds transitions 2..5 (slot j has item j + 4 if j < 2).
-    np.testing.assert_array_equal(state.buffer.data.obs[:, 0], [4, 5, 2, 3])
+    # Each slot is one row [obs, action, reward, next_obs, done], read back exactly.
+    stored = _transitions(state.buffer.data, 2)
+    np.testing.assert_array_equal(stored.obs[:, 0], [4, 5, 2, 3])
+    np.testing.assert_array_equal(stored.action, [1, 2, 2, 0])
+    np.testing.assert_array_equal(stored.next_obs[:, 1], [5, 6, 3, 4])
+    assert stored.action.dtype == jnp.int32 and not stored.done.any()
+    np.testing.assert_array_equal(stored.reward, 1.0)
     # After epsilon_steps real steps epsilon is 0: acting is greedy for any key.
     obs = jnp.array([0.3, -0.2])
     greedy = int(jnp.argmax(learner.q_values(state, obs)))
@@ -202,7 +204,7 @@ def test_nan_in_the_q_loss_is_detected_reported_and_skipped():
     updated = jax.vmap(learner.update)(states, batches, seeds(3))
     np.testing.assert_array_equal(updated.nan_update, [-1, 0, -1])
     # The bad step left run 1's parameters as they were; the others moved.
-    kernel = lambda s: s.params["params"]["Dense_0"]["kernel"]  # noqa: E731
+    kernel = lambda s: s.params  # noqa: E731  (flat: every layer's parameters)
     np.testing.assert_array_equal(kernel(updated)[1], kernel(states)[1])
     assert not np.array_equal(kernel(updated)[0], kernel(states)[0])
     with pytest.raises(
@@ -425,8 +427,10 @@ def test_experiment_writes_the_contract_at_toy_size(tmp_path):
     # stored with the task's values filled in: CartPole's target and target refresh
     assert saved["config"]["target"] == 475.0 and saved["config"]["target_every_real"] == 100
     assert saved["config"]["num_steps"] == 400
-    for label in ("n=0", "n=2", "1-step error, n=0", "3-step error, n=2", "max Q, replay 3/step"):
+    for label in ("n=0", "n=2", "1-step error, n=2", "3-step error, n=2", "max Q, replay 3/step"):
         assert saved["curves"][label]["x"] == [200.0, 400.0]
+    # The runs without planning are plain DQN: no model trained, so no error curves.
+    assert not any("error, n=0" in label or "error, replay" in label for label in saved["curves"])
     assert set(saved["steps_to_target"]) == {"n=0", "n=2", "replay 3/step"}
     assert set(saved["speedup"]) == {"n=0", "n=2", "replay 3/step"}
     returns = np.array(saved["curves"]["n=2"]["y"])
@@ -475,3 +479,38 @@ def test_td_loss_by_hand():
         huber = td_loss(network, online, target, data, 0.5, double, "huber")
         per_item = np.where(np.abs(errors) <= 1, 0.5 * errors**2, np.abs(errors) - 0.5)
         np.testing.assert_allclose(huber, np.mean(per_item), rtol=1e-6)
+
+
+def test_runs_without_planning_train_a_model_only_when_asked():
+    from experiments import dyna_dqn
+
+    env, params = make("CartPole-v1")
+    plain = dyna_dqn.make_parts(env, params, 0, dyna_dqn.task_config(dyna_dqn.Config()))
+    assert plain.model is None and plain.agent.spaces == plain.learner.spaces
+    asked = dyna_dqn.task_config(dyna_dqn.Config(baseline_model=True))
+    assert dyna_dqn.make_parts(env, params, 0, asked).model is not None
+    planning = dyna_dqn.make_parts(env, params, 1, dyna_dqn.task_config(dyna_dqn.Config()))
+    assert planning.model is not None
+
+
+@pytest.mark.slow
+def test_library_dqn_learns_like_the_plain_single_function_dqn():
+    """``dqn`` in ``make_train`` and the from-scratch baseline of benchmarks/plain_dqn.py
+    run one algorithm: at a small size their mean returns agree within noise (8 seeds,
+    a difference under three standard errors of the difference), and both learn."""
+    from benchmarks.dqn_loop import library_train
+    from benchmarks.plain_dqn import PlainDQN, make_plain_dqn
+
+    settings, steps, window = PlainDQN(hidden=(32, 32), learning_starts=200), 4000, 1500
+    returns = {}
+    for name, train in (
+        ("ours", library_train(settings, steps)),
+        ("plain", make_plain_dqn(settings, steps)),
+    ):
+        total, episodes = (np.asarray(a) for a in jax.jit(jax.vmap(train))(seeds(8)))
+        reward = total[:, -1] - total[:, -window - 1]
+        returns[name] = reward / np.maximum(episodes[:, -1] - episodes[:, -window - 1], 1)
+    mean = {name: float(r.mean()) for name, r in returns.items()}
+    se = np.sqrt(sum(np.var(r, ddof=1) / len(r) for r in returns.values()))
+    assert abs(mean["ours"] - mean["plain"]) < 3 * se, (mean, se)
+    assert min(mean.values()) > 40  # random play lasts about 22 steps

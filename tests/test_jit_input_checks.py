@@ -208,7 +208,12 @@ def test_dqn_action_out_of_range():
     network = learner.learner  # the Learner triple keeps the spaces
     assert network.spaces == learner.spaces
     loss = jax.jit(td_loss, static_argnums=(0, 5, 6))(
-        _q_network(learner), state.params, state.params, batch, 0.9, False, "squared"
+        _q_network(learner),
+        *[learner.network_params(state.params)] * 2,
+        batch,
+        0.9,
+        False,
+        "squared",
     )
     assert np.isnan(loss)  # a NaN loss: the step is skipped and check_q_training reports it
 

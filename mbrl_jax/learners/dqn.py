@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from gymnax.environments import spaces as spaces_lib
+from jax.flatten_util import ravel_pytree
 
 from mbrl_jax.hyperparameters import traced
 from mbrl_jax.learners.exploration import epsilon_greedy
@@ -67,9 +68,9 @@ class QNetwork(nn.Module):
 
 
 class DQNState(NamedTuple):
-    params: Any
-    target_params: Any
-    opt_state: Any
+    params: jax.Array  # (P,) the Q-network's parameters as one flat vector
+    target_params: jax.Array  # (P,) the target network's, flat the same way
+    opt_state: Any  # the optimizer's state over the flat vector
     buffer: ReplayBuffer  # real transitions
     env_steps: jax.Array  # () int32 real transitions seen; drives the epsilon schedule
     updates: jax.Array  # () int32 gradient steps taken, on real and simulated batches
@@ -79,12 +80,15 @@ class DQNState(NamedTuple):
 
 class DQN(NamedTuple):
     """The ``Learner(init, act, update)`` triple plus ``q_values(state, obs)``
-    (Q(obs, .) under the current parameters, e.g. for greedy evaluation)."""
+    (Q(obs, .) under the current parameters, e.g. for greedy evaluation) and
+    ``network_params(flat)``: a flat parameter vector (``state.params`` or
+    ``state.target_params``) as the Q-network's flax parameter tree."""
 
     init: Callable[[PRNGKey], DQNState]
     act: Callable[[DQNState, Any, PRNGKey], jax.Array]
     update: Callable[[DQNState, Transition, PRNGKey], DQNState]
     q_values: Callable[[DQNState, jax.Array], jax.Array]
+    network_params: Callable[[jax.Array], Any]
     spaces: Spaces | None = None
 
     @property
@@ -96,6 +100,7 @@ class _TDRule(NamedTuple):
     """What one gradient step needs besides the state: fixed by the factory."""
 
     network: QNetwork
+    unravel: Callable[[jax.Array], Any]  # the flat parameter vector as the network's tree
     optimizer: optax.GradientTransformation
     gamma: Any
     double: bool
@@ -142,20 +147,26 @@ def _gradient_step(rule: _TDRule, state: DQNState, batch: Transition, apply: jax
     gradients, gives up after ``max_consecutive_errors`` and keeps no step index, while
     here the update count and the target refresh must skip with the step and the first
     bad update must be reported (:func:`check_q_training`)."""
-    value, grads = jax.value_and_grad(td_loss, argnums=1)(
-        rule.network, state.params, state.target_params, batch, rule.gamma, rule.double, rule.loss
-    )
+    target_params = rule.unravel(state.target_params)
+
+    def loss_of(flat: jax.Array) -> jax.Array:
+        network_params = rule.unravel(flat)
+        return td_loss(
+            rule.network, network_params, target_params, batch, rule.gamma, rule.double, rule.loss
+        )
+
+    value, grads = jax.value_and_grad(loss_of)(state.params)
     step, opt_state = rule.optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, step)
     finite = jnp.isfinite(value)
     take = apply & finite
+    params = jnp.where(take, state.params + step, state.params)
     updates = state.updates + take.astype(jnp.int32)
     refresh = take & (updates % rule.target_period == 0)
     target = optax.incremental_update(params, state.target_params, rule.target_tau)
     first_bad = apply & ~finite & (state.nan_update < 0)
     return state._replace(
-        params=optax.tree.where(take, params, state.params),
-        target_params=optax.tree.where(refresh, target, state.target_params),
+        params=params,
+        target_params=jnp.where(refresh, target, state.target_params),
         opt_state=optax.tree.where(take, opt_state, state.opt_state),
         updates=updates,
         loss=jnp.where(apply, value, state.loss),
@@ -163,15 +174,25 @@ def _gradient_step(rule: _TDRule, state: DQNState, batch: Transition, apply: jax
     )
 
 
-def _stored(transition: Transition, num_actions: int) -> Transition:
-    """A real transition in the replay buffer's dtypes (its action checked first)."""
+def _row(transition: Transition, num_actions: int) -> jax.Array:
+    """A real transition as one float32 replay row ``[obs, action, reward, next_obs,
+    done]`` (its action checked first): one flat ring, so a write is one row update
+    and a minibatch one gather (the action, an index below 2**24, is exact)."""
     check_index("dqn update", "action", transition.action, num_actions)
+    scalars = jnp.stack([transition.action, transition.reward, transition.done]).astype(jnp.float32)
+    return jnp.concatenate(
+        [jnp.ravel(transition.obs), scalars[:2], jnp.ravel(transition.next_obs), scalars[2:]]
+    ).astype(jnp.float32)
+
+
+def _transitions(rows: jax.Array, obs_size: int) -> Transition:
+    """Replay rows (B, 2 obs_size + 3) back as a batch of transitions."""
     return Transition(
-        jnp.asarray(transition.obs, jnp.float32),
-        jnp.asarray(transition.action, jnp.int32),
-        jnp.asarray(transition.reward, jnp.float32),
-        jnp.asarray(transition.next_obs, jnp.float32),
-        jnp.asarray(transition.done, bool),
+        rows[:, :obs_size],
+        rows[:, obs_size].astype(jnp.int32),
+        rows[:, obs_size + 1],
+        rows[:, obs_size + 2 : 2 * obs_size + 2],
+        rows[:, -1] > 0.5,
     )
 
 
@@ -188,6 +209,7 @@ def _check_obs(obs: Any, obs_size: int) -> bool:
 
 
 def _td_rule(
+    obs_size: int,
     num_actions: int,
     *,
     hidden: Sequence[int],
@@ -213,7 +235,9 @@ def _td_rule(
     check_positive("max_grad_norm", max_grad_norm)
     optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
     network = QNetwork(hidden, num_actions)
-    return _TDRule(network, optimizer, gamma, double, loss, target_period, target_tau)
+    shapes = jax.eval_shape(network.init, jax.random.key(0), jnp.zeros((obs_size,)))
+    _, unravel = ravel_pytree(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
+    return _TDRule(network, unravel, optimizer, gamma, double, loss, target_period, target_tau)
 
 
 class _Replay(NamedTuple):
@@ -250,13 +274,9 @@ def _epsilon_schedule(start: Any, end: Any, steps: int) -> optax.Schedule:
 
 
 def _init_state(rule: _TDRule, replay: _Replay, obs_size: int, key: PRNGKey) -> DQNState:
-    params = rule.network.init(key, jnp.zeros((obs_size,)))
-    example = Transition(
-        jnp.zeros((obs_size,)), jnp.zeros((), jnp.int32), jnp.zeros(()),
-        jnp.zeros((obs_size,)), jnp.zeros((), bool),
-    )  # fmt: skip
+    params, _ = ravel_pytree(rule.network.init(key, jnp.zeros((obs_size,))))
     zero = jnp.zeros((), jnp.int32)
-    buffer = buffer_init(example, replay.capacity)
+    buffer = buffer_init(jnp.zeros((2 * obs_size + 3,)), replay.capacity)
     opt_state = rule.optimizer.init(params)
     return DQNState(params, params, opt_state, buffer, zero, zero, jnp.zeros(()), zero - 1)
 
@@ -266,15 +286,19 @@ def _real_update(
 ) -> DQNState:
     """Store a real transition, count it, and take ``replay.updates`` gradient steps on
     fresh replay minibatches once ``learning_starts`` transitions are stored."""
-    buffer = buffer_add(state.buffer, _stored(transition, rule.network.num_actions))
+    buffer = buffer_add(state.buffer, _row(transition, rule.network.num_actions))
     state = state._replace(buffer=buffer, env_steps=state.env_steps + 1)
     ready = buffer.size >= max(replay.learning_starts, 1)
+    obs_size = jnp.shape(transition.obs)[-1]
+
+    def sample(key: PRNGKey) -> Transition:
+        return _transitions(buffer_sample(buffer, key, replay.batch_size), obs_size)
+
     if replay.updates == 1:
-        return _gradient_step(rule, state, buffer_sample(buffer, key, replay.batch_size), ready)
+        return _gradient_step(rule, state, sample(key), ready)
 
     def replay_step(i, state: DQNState) -> DQNState:
-        sample = buffer_sample(state.buffer, jax.random.fold_in(key, i), replay.batch_size)
-        return _gradient_step(rule, state, sample, ready)
+        return _gradient_step(rule, state, sample(jax.random.fold_in(key, i)), ready)
 
     return jax.lax.fori_loop(0, replay.updates, replay_step, state)
 
@@ -320,6 +344,7 @@ def dqn(
     """
     obs_size = check_count("obs_size", obs_size, minimum=1)
     rule = _td_rule(
+        obs_size,
         num_actions, hidden=hidden, learning_rate=learning_rate, gamma=gamma, loss=loss,
         double=double, target_period=target_period, target_tau=target_tau,
         max_grad_norm=max_grad_norm,
@@ -341,8 +366,8 @@ def dqn(
         return _real_update(rule, replay, state, transition, key)
 
     def q_values(state: DQNState, obs: jax.Array) -> jax.Array:
-        return rule.network.apply(state.params, obs)
+        return rule.network.apply(rule.unravel(state.params), obs)
 
     observation = spaces_lib.Box(-jnp.inf, jnp.inf, (obs_size,), jnp.float32)
     actions = spaces_lib.Discrete(rule.network.num_actions)
-    return DQN(init, act, update, q_values, Spaces(observation, actions))
+    return DQN(init, act, update, q_values, rule.unravel, Spaces(observation, actions))

@@ -26,7 +26,7 @@ import optax
 
 from mbrl_jax.models.network import MemberNetwork, _member_errors, ensemble_loss
 from mbrl_jax.models.normalization import Normalizer, _Encoding, _normalized_batch
-from mbrl_jax.replay import ReplayBuffer
+from mbrl_jax.replay import ReplayBuffer, uniform_index
 from mbrl_jax.types import PRNGKey, Transition
 from mbrl_jax.validation import check_count, check_in_range, check_positive
 
@@ -326,9 +326,8 @@ class _OnlineCarry(NamedTuple):
 def _online_step(
     trainer: _Trainer, buffer: ReplayBuffer, normalizer: Normalizer, total_steps, key, i, carry
 ) -> _OnlineCarry:
-    index = jax.random.randint(
-        jax.random.fold_in(key, i), (trainer.members, trainer.batch_size), 0, buffer.size
-    )
+    shape = (trainer.members, trainer.batch_size)
+    index = uniform_index(jax.random.fold_in(key, i), shape, jnp.maximum(buffer.size, 1))
     batch = _normalized_batch(trainer.encoding, buffer.data, normalizer, index)
     params, opt_state, loss = _gradient_step(
         trainer, carry.params, carry.opt_state, batch, jnp.ones(index.shape)

@@ -1,0 +1,159 @@
+"""Benchmark: the library's DQN in ``make_train`` against a plain single-function JAX
+DQN (``benchmarks/plain_dqn.py``) in the same run, for 1 and 8 seeds.
+
+    python -m benchmarks.dqn_loop [--seeds 1,8] [--steps 3000] [--rounds 5]
+                                  [--curve-steps 20000] [--curve-seeds 8]
+
+Both run the same algorithm and settings: CartPole-v1, one environment per seed,
+double DQN on a 120-84 ReLU network, one Adam step on a 64-transition minibatch per
+real step once ``learning_starts`` (200 here, so the timed steps are the steady state)
+transitions are stored, a hard target copy every 100 gradient steps; the whole run
+jitted and vmapped over seeds. Compile time is reported apart; each round calls both
+compiled runs once, alternating, and the table gives the median over rounds of env
+steps/s and of the ratio ours/plain within a round (the machine's load shifts both).
+
+The learning-curve check runs both for ``--curve-steps`` steps (learning from step
+1000, as the dyna-dqn experiment) and prints the mean training-episode return of the
+last 2,000 steps per seed: mean, standard error over seeds, for each. Prints Markdown
+tables for benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import jax
+import numpy as np
+
+from benchmarks.plain_dqn import PlainDQN, make_plain_dqn
+from benchmarks.tables import ints, md_row
+from mbrl_jax.envs import make
+from mbrl_jax.learners import dqn
+from mbrl_jax.sweep import seed_keys
+from mbrl_jax.timing import compile_timed, device_description, run_timed, versions
+from mbrl_jax.train import TrainConfig, make_train
+from mbrl_jax.types import Agent
+
+WINDOW = 2000  # steps at the end of a run whose episodes give the "return at T steps"
+
+
+def library_train(settings: PlainDQN, num_steps: int):
+    """``train(key) -> (cumulative_reward, episodes)`` of ``mbrl_jax``'s ``dqn`` in
+    ``make_train``, with the plain baseline's settings."""
+    env, params = make("CartPole-v1")
+    learner = dqn(
+        env.observation_space(params).shape[0],
+        env.action_space(params).n,
+        hidden=settings.hidden,
+        learning_rate=settings.learning_rate,
+        gamma=settings.gamma,
+        batch_size=settings.batch_size,
+        capacity=settings.capacity,
+        learning_starts=settings.learning_starts,
+        target_period=settings.target_period,
+        epsilon_end=settings.epsilon_end,
+        epsilon_steps=settings.epsilon_steps,
+        max_grad_norm=settings.max_grad_norm,
+    )
+    train = make_train(env, Agent(*learner.learner), TrainConfig(num_steps=num_steps), params)
+
+    def curves(key):
+        _, metrics = train(key)
+        return metrics.cumulative_reward, metrics.episodes
+
+    return curves
+
+
+def window_return(cumulative_reward: np.ndarray, episodes: np.ndarray) -> np.ndarray:
+    """Per seed (rows), the mean return of the episodes that ended in the last
+    ``WINDOW`` steps: reward of those steps over episodes finished in them (CartPole
+    pays 1 per step, so this is their mean length, up to the partial episodes)."""
+    reward = cumulative_reward[:, -1] - cumulative_reward[:, -WINDOW - 1]
+    ended = episodes[:, -1] - episodes[:, -WINDOW - 1]
+    return reward / np.maximum(ended, 1)
+
+
+def timed_pair(seeds: int, steps: int, rounds: int) -> dict:
+    """Both runs compiled for ``seeds`` seeds, then ``rounds`` alternating calls."""
+    settings = PlainDQN(learning_starts=200)
+    _, keys = seed_keys(0, seeds)
+    fns = {
+        "ours": jax.vmap(library_train(settings, steps)),
+        "plain": jax.vmap(make_plain_dqn(settings, steps)),
+    }
+    compiled, compile_s = {}, {}
+    for name, fn in fns.items():
+        compiled[name], timing = compile_timed(fn, keys)
+        compile_s[name] = timing.compile_s
+        run_timed(compiled[name], keys)  # warm-up
+    seconds = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name in fns:
+            seconds[name].append(run_timed(compiled[name], keys)[1])
+    ratios = [p / o for o, p in zip(seconds["ours"], seconds["plain"], strict=True)]
+    return {
+        "seeds": seeds,
+        "compile_s": compile_s,
+        "steps_per_s": {n: seeds * steps / statistics.median(s) for n, s in seconds.items()},
+        "ratio": statistics.median(ratios),
+        "ratio_range": (min(ratios), max(ratios)),
+    }
+
+
+def learning_curves(steps: int, seeds: int) -> dict[str, np.ndarray]:
+    """Return of the last ``WINDOW`` steps per seed, for both, at ``steps`` steps."""
+    settings = PlainDQN()
+    _, keys = seed_keys(0, seeds)
+    out = {}
+    for name, fn in (
+        ("ours", library_train(settings, steps)),
+        ("plain", make_plain_dqn(settings, steps)),
+    ):
+        total, episodes = jax.jit(jax.vmap(fn))(keys)
+        out[name] = window_return(np.asarray(total), np.asarray(episodes))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="1,8")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--curve-steps", type=int, default=20_000)
+    parser.add_argument("--curve-seeds", type=int, default=8)
+    args = parser.parse_args(argv)
+    print(f"Device: {device_description()}; versions: {versions()}\n")
+    print(f"## DQN in make_train against a plain JAX DQN ({args.steps} steps per seed)\n")
+    print(
+        md_row(
+            "seeds", "compile s (ours, plain)", "ours env steps/s", "plain env steps/s",
+            "ours / plain (median, min-max over rounds)",
+        )
+    )  # fmt: skip
+    print(md_row(*["---"] * 5))
+    for seeds in ints(args.seeds):
+        r = timed_pair(seeds, args.steps, args.rounds)
+        low, high = r["ratio_range"]
+        print(
+            md_row(
+                seeds,
+                f"{r['compile_s']['ours']:.1f}, {r['compile_s']['plain']:.1f}",
+                f"{r['steps_per_s']['ours']:,.0f}",
+                f"{r['steps_per_s']['plain']:,.0f}",
+                f"{r['ratio']:.2f} ({low:.2f}-{high:.2f})",
+            ),
+            flush=True,
+        )
+    if args.curve_steps > WINDOW:
+        returns = learning_curves(args.curve_steps, args.curve_seeds)
+        print(f"\n## Return of the last {WINDOW} steps at {args.curve_steps} steps\n")
+        print(md_row("DQN", "mean return", "s.e. over seeds", "seeds"))
+        print(md_row(*["---"] * 4))
+        for name, values in returns.items():
+            se = np.std(values, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+            print(md_row(name, f"{np.mean(values):.1f}", f"{se:.1f}", len(values)))
+
+
+if __name__ == "__main__":
+    main()
