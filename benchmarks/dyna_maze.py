@@ -7,12 +7,22 @@ Compile time is reported apart from run time; run times are medians of
 ``--repeats`` calls of the compiled function. Q-updates count real + planning
 updates that each run made in its own steps (idle, masked steps of runs that
 finished early are not counted). Prints Markdown tables for benchmarks/RESULTS.md.
+
+The last table runs Dyna-Q n = 50 through :func:`mbrl_jax.sweep.run_seeds` (what the
+experiments and sweeps use: the runs sharded across the devices, in cache-sized
+calls) at the ``--runs`` counts of 1,000 and more (all of them if none is), on one
+CPU device and on one device per core, each device count in its own subprocess (the
+count is fixed when JAX starts); each repeat compiles again, and compile seconds are
+reported apart.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import time
 
 import jax
@@ -22,7 +32,7 @@ from benchmarks.numpy_dyna import run_dyna_q
 from benchmarks.tables import ints, md_row
 from mbrl_jax.agents import dyna_q
 from mbrl_jax.envs import dyna_maze
-from mbrl_jax.sweep import seed_keys
+from mbrl_jax.sweep import run_seeds, seed_keys
 from mbrl_jax.timing import compile_and_time, device_description, versions
 from mbrl_jax.train import TrainConfig, make_train
 
@@ -98,6 +108,52 @@ def scaling_table(ns: list[int], run_counts: list[int], repeats: int) -> list[di
     return scaling
 
 
+def sharded_rates(runs: int, repeats: int, n: int = 50) -> dict:
+    """Dyna-Q through ``run_seeds`` on this process's devices: median seconds of
+    ``repeats`` calls (each compiles again; compile seconds apart) and Q-updates/s."""
+    env = dyna_maze()
+    agent = dyna_q(env.num_states, env.num_actions, planning_steps=n)
+    train = make_train(env, agent, TrainConfig(num_episodes=50))
+    compile_s, run_s = [], []
+    for _ in range(repeats):
+        steps, timing = run_seeds(lambda key: train(key)[1].total_steps, range(runs))
+        compile_s.append(timing.compile_s)
+        run_s.append(timing.run_s)
+    updates = int(np.asarray(steps, np.int64).sum()) * (1 + n)
+    median = float(np.median(run_s))
+    return {
+        "devices": jax.device_count(),
+        "runs": runs,
+        "compile_s": float(np.median(compile_s)),
+        "run_s": median,
+        "run_s_all": run_s,
+        "updates_per_s": updates / median,
+    }
+
+
+def devices_table(run_counts: list[int], repeats: int) -> list[dict]:
+    """``sharded_rates`` on 1 CPU device and on one per core, a subprocess each."""
+    cores = len(os.sched_getaffinity(0))
+    print(f"## Dyna-Q n = 50 through run_seeds: 1 CPU device vs {cores} (one per core)\n")
+    print("| devices | runs | compile s | run s (median) | Q-updates/s |")
+    print("|---|---|---|---|---|")
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+    rows = []
+    for runs in run_counts:
+        for devices in dict.fromkeys((1, cores)):
+            env = {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices), "XLA_FLAGS": " ".join(flags)}
+            argv = ["--worker-runs", str(runs), "--repeats", str(repeats)]
+            done = subprocess.run(
+                [sys.executable, "-m", "benchmarks.dyna_maze", *argv],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            cells = (f"{row['compile_s']:.2f}", f"{row['run_s']:.2f}")
+            print(md_row(row["devices"], runs, *cells, f"{row['updates_per_s']:,.0f}"), flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -110,12 +166,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", default="1,10,30,100,1000,10000")
     parser.add_argument("--n", default="5,50", help="planning steps for the scaling table")
     parser.add_argument("--json", action="store_true", help="also print the raw figures as JSON")
+    parser.add_argument("--worker-runs", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.worker_runs is not None:  # a subprocess of devices_table
+        print(json.dumps(sharded_rates(args.worker_runs, args.repeats)))
+        return
     print(f"device: {device_description()}; versions: {versions()}; {time.strftime('%Y-%m-%d')}\n")
     figure, baseline = figure_table(args.repeats, args.numpy_runs)
     scaling = scaling_table(ints(args.n), ints(args.runs), args.repeats)
+    large = [r for r in ints(args.runs) if r >= 1000] or ints(args.runs)
+    devices = devices_table(large, max(1, args.repeats // 2))
     if args.json:
-        print(json.dumps({"figure_8_2": figure, "numpy": baseline, "scaling": scaling}))
+        figures = {"figure_8_2": figure, "numpy": baseline, "scaling": scaling}
+        print(json.dumps({**figures, "devices": devices}))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ median (min, max) of ``--repeats`` calls after warm-ups, each blocked until read
 FLOPs are counted analytically: 2 in out per Dense layer per row, rows =
 population x particles x horizon x iterations (the element-wise work is left
 out). XLA's own cost analysis counts each loop body once, not once per trip, so it
-is shown but not used. The 1-minute load average is printed (and put in the
+is shown but not used. The matmul rates are measured before and after the call and
+averaged ("of matmul" divides by that mean). The 1-minute load average is printed (and put in the
 JSON): other processes on the machine make the timings noisy. Progress goes to
 stderr; tables (or the JSON line) to stdout. (The exploratory ``--profile`` of the
 parts of a call, whose figures benchmarks/RESULTS.md records, was removed.)
@@ -192,6 +193,16 @@ def machine_rates(setting: Setting, quick: bool = False) -> dict:
     }
 
 
+def both_sides(before: dict, after: dict) -> dict:
+    """The matmul rates measured before and after the call (the load of a shared
+    machine changes within a run): their mean, and both."""
+    rates = dict(after)
+    for key in ("matmul_gflops_per_s", "layer_gflops_per_s"):
+        rates[key] = (before[key] + after[key]) / 2
+        rates[f"{key}_before_call"], rates[f"{key}_after_call"] = before[key], after[key]
+    return rates
+
+
 def load() -> float:
     """The 1-minute load average (other processes make the timings noisy). Taken at
     the start it shows what else ran; later it includes this process (up to 2)."""
@@ -215,6 +226,10 @@ def json_record(setting: Setting, row: dict, rates: dict, load_start: float) -> 
         "flops_counted": "analytic matmul FLOPs: 2*in*out per Dense layer per row",
         "xla_flops": row["xla_flops"],
         "matmul_gflops_per_s": rates["matmul_gflops_per_s"],
+        "matmul_gflops_per_s_before_after_call": [
+            rates["matmul_gflops_per_s_before_call"],
+            rates["matmul_gflops_per_s_after_call"],
+        ],
         "matmul": rates["matmul"],
         "fraction_of_matmul": row["gflops_per_s"] / rates["matmul_gflops_per_s"],
         "layer_matmul": rates["layer_matmul"],
@@ -261,7 +276,9 @@ def print_single(setting: Setting, row: dict, rates: dict, repeats: int) -> None
         )
     )
     print(
-        f"\nfloat32 matmul: {rates['matmul']} {rates['matmul_gflops_per_s']:.1f} GFLOP/s; "
+        f"\nfloat32 matmul: {rates['matmul']} {rates['matmul_gflops_per_s']:.1f} GFLOP/s "
+        f"(mean of {rates['matmul_gflops_per_s_before_call']:.1f} before the call and "
+        f"{rates['matmul_gflops_per_s_after_call']:.1f} after); "
         f"{rates['layer_matmul']} {rates['layer_gflops_per_s']:.1f} GFLOP/s.\n"
     )
 
@@ -377,10 +394,10 @@ def main(argv: list[str] | None = None) -> None:
         args.populations, args.horizons = "25,50", "3,5"
     load_start = load()
     log(f"device: {device_description()}; load average (1 min) {load_start:.2f}")
-    log("batch-1 call")
+    log("matmul rates, then the batch-1 call, then the matmul rates again")
+    before = machine_rates(setting, quick=args.quick)
     single = measure_call(setting, args.repeats, args.warmups)
-    log("matmul rates")
-    rates = machine_rates(setting, quick=args.quick)
+    rates = both_sides(before, machine_rates(setting, quick=args.quick))
     if args.json:
         print(json.dumps(json_record(setting, single, rates, load_start)))
         return

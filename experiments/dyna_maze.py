@@ -17,8 +17,7 @@ from mbrl_jax.agents import dyna_q
 from mbrl_jax.config import ExperimentConfig, setting
 from mbrl_jax.envs import dyna_maze
 from mbrl_jax.results import curve, format_table, make_result
-from mbrl_jax.sweep import seed_keys
-from mbrl_jax.timing import compile_and_run
+from mbrl_jax.sweep import run_seeds, seed_keys
 from mbrl_jax.train import EpisodeMetrics, TrainConfig, make_train
 from mbrl_jax.types import Agent
 
@@ -85,10 +84,10 @@ def mean_steps(lengths: np.ndarray) -> np.ndarray:
 
 
 def run(config: Config = Config(), *, progress: bool = True) -> dict:
-    del progress  # one compiled call
+    """Every n in one compiled program, its runs sharded across the devices."""
     check(config)
-    seeds, keys = seed_keys(config.seed, config.runs)
-    metrics, timing = compile_and_run(jax.vmap(partial(train, config)), keys)
+    seeds, _ = seed_keys(config.seed, config.runs)
+    metrics, timing = run_seeds(partial(train, config), seeds, progress=progress)
     episodes = np.arange(1, config.num_episodes + 1)
     curves = {}
     for label, m in metrics.items():

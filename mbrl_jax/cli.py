@@ -10,6 +10,18 @@
   sweep run again finishes only its missing groups.
 - ``mbrl-jax plot RESULT_JSON``: redraw a result's PNG.
 - ``mbrl-jax compare A/result.json B/result.json ... --out DIR``: overlay results.
+
+``run`` and ``sweep`` keep what XLA compiles in JAX's persistent compilation cache, so
+running an experiment again compiles nothing: in ``$MBRL_JAX_CACHE_DIR``, by default
+``$XDG_CACHE_HOME/mbrl_jax/xla`` (``~/.cache/mbrl_jax/xla``). ``--no-compile-cache``, or
+``MBRL_JAX_CACHE_DIR`` set to ``off`` (or ``0``, or empty), switches it off; a folder set
+with JAX's own ``JAX_COMPILATION_CACHE_DIR`` is used as it is. Delete the folder to
+empty the cache (JAX keys its entries by the program, the jax version and the device,
+so a stale entry is never used).
+
+On a CPU they also give JAX one device per core (:func:`mbrl_jax.sweep.use_every_core`;
+not where ``XLA_FLAGS`` or ``JAX_NUM_CPU_DEVICES`` set a device count), so that an
+experiment's runs, sharded across the devices, keep every core busy.
 """
 
 from __future__ import annotations
@@ -72,7 +84,16 @@ def _add_run_parser(sub, epilog: str | None) -> None:
     _add_config_arguments(run)
     run.add_argument("--out", type=Path, default=None, help="output folder (default results/NAME)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_cache_argument(run)
     add_profile_argument(run)
+
+
+def _add_cache_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help=f"do not read or write the persistent compilation cache (${CACHE_ENV})",
+    )
 
 
 def _add_sweep_parser(sub) -> None:
@@ -93,6 +114,7 @@ def _add_sweep_parser(sub) -> None:
     sweep.add_argument("--chunk-size", type=int, default=None, help="most runs per call")
     sweep.add_argument("--out", type=Path, default=None, help="default results/NAME-sweep")
     sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_cache_argument(sweep)
     add_profile_argument(sweep)
 
 
@@ -272,6 +294,41 @@ def _experiments() -> ModuleType:
         return importlib.import_module("experiments")
 
 
+CACHE_ENV = "MBRL_JAX_CACHE_DIR"
+_OFF = ("", "0", "off", "false", "no")
+
+
+def compile_cache_dir(environ: os._Environ | dict = os.environ) -> Path | None:
+    """The folder of the persistent compilation cache: ``$MBRL_JAX_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/mbrl_jax/xla``, else ``~/.cache/mbrl_jax/xla``; None when
+    ``MBRL_JAX_CACHE_DIR`` switches it off (``off``, ``0``, ``false``, ``no`` or empty)."""
+    if CACHE_ENV in environ:
+        value = environ[CACHE_ENV]
+        return None if value.strip().lower() in _OFF else Path(value).expanduser()
+    base = environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()
+    return Path(base) / "mbrl_jax" / "xla"
+
+
+def _configure_jax(args: argparse.Namespace) -> None:
+    """Before anything touches a device: one CPU device per core, and the persistent
+    compilation cache (every program, however quick to compile) unless switched off."""
+    if args.command not in ("run", "sweep"):
+        return
+    import jax
+
+    from mbrl_jax.sweep import use_every_core
+
+    use_every_core()
+    folder = None if args.no_compile_cache else compile_cache_dir()
+    if folder is None:
+        jax.config.update("jax_enable_compilation_cache", False)
+        return
+    if jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
 _COMMANDS = {
     "list": _list,
     "run": _run,
@@ -287,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     status 2 for a bad one, before anything runs), then run it."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser(help_requested="-h" in argv or "--help" in argv).parse_args(argv)
+    _configure_jax(args)
     try:
         job = _COMMANDS[args.command](args)
     except (ValueError, TypeError) as error:

@@ -14,6 +14,12 @@ The runs axis is sharded across ``jax.devices()`` (a 1-D mesh named ``"runs"``);
 the same code runs on one CPU or eight GPUs. With ``jax.distributed`` initialised,
 ``jax.devices()`` spans all processes, each process computes the shards of its
 own devices, and the results are gathered on every process.
+
+XLA runs a computation of one CPU device on one core, so on a CPU call
+:func:`use_every_core` before anything else touches JAX (the ``mbrl-jax`` command
+does): the backend then has one device per core and the runs axis keeps every core
+busy. :func:`run_seeds` is the one-group case: ``train(key)`` vmapped over seeds,
+sharded the same way (what the experiments use for their runs).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import csv
 import inspect
 import itertools
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -207,9 +214,11 @@ def sweep(
     ``memory_budget`` (bytes per device; ``"auto"``: half of a GPU's memory limit,
     or half of the host's RAM shared by its CPU devices; None: no limit) chunks a
     group whose compiled call would need more: XLA's memory analysis of the call
-    (arguments + outputs + temporaries) divided by its runs gives the bytes per
-    run, and the group is recompiled for as many runs as fit. A call that fits is
-    compiled once. ``SweepResult.runs_per_call`` tells what was chosen.
+    run, and the group is recompiled for as many runs as fit. On a CPU a call is
+    also cut to what fits in a device's share of the cache (its temporaries, at least
+    64 runs per device): out of the cache a vmapped tabular run is much slower. A
+    call that fits is compiled once. ``SweepResult.runs_per_call`` tells what was
+    chosen.
     """
     settings = expand_grid(grid)
     static = tuple(static)
@@ -245,6 +254,58 @@ def sweep(
             timing += group_timing
     metrics = _assemble(outputs, len(settings), len(seed_list))
     return SweepResult(settings, seed_list, metrics, timing, runs_per_call)
+
+
+def run_seeds(
+    train: Callable[[jax.Array], Any],
+    seeds: Sequence[int],
+    *,
+    chunk_size: int | None = None,
+    memory_budget: int | str | None = "auto",
+    progress: bool = False,
+) -> tuple[Any, Timing]:
+    """``jax.jit(jax.vmap(train))`` over the keys ``jax.random.key(seed)`` of ``seeds``,
+    run as :func:`sweep` runs one group: one compile, the runs axis sharded across
+    ``jax.devices()``, in chunks (``chunk_size``, ``memory_budget`` as there).
+
+    Returns ``train``'s outputs as numpy arrays with a leading runs axis (in the order
+    of ``seeds``), equal bit for bit to one vmapped call on one device, and their
+    :class:`~mbrl_jax.timing.Timing` (compile seconds apart from run seconds)."""
+    seed_list = _seed_list(list(seeds))
+    if chunk_size is not None:
+        check_count("chunk_size", chunk_size, minimum=1)
+    budget = _memory_budget(memory_budget, jax.devices())
+    sharding = _runs_sharding(jax.devices())
+    batch = _batch_size(len(seed_list), chunk_size, len(sharding.device_set))
+    fn = _batched_train(train, {})
+    run_seeds = np.asarray(seed_list, np.uint32)
+    with tqdm(total=len(seed_list), unit="run", disable=not progress) as bar:
+        out, timing, _ = _run_group(fn, run_seeds, {}, sharding, batch, budget, bar)
+    return out, timing
+
+
+def use_every_core() -> int:
+    """Ask for one CPU device per core (``jax_num_cpu_devices``) where that is safe:
+    when neither ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS`` nor
+    ``JAX_NUM_CPU_DEVICES`` (``jax_num_cpu_devices``) chose a count already, and JAX has
+    not initialised its backends (call it first, before any array is made).
+
+    Only the CPU backend changes: a GPU or TPU stays the default device, and a
+    computation that is not sharded still runs on the first device, so its results
+    do not change. Returns the number of CPU devices asked for, 0 when nothing was
+    changed (one core, a count already chosen, or backends already running)."""
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return 0
+    if jax.config.jax_num_cpu_devices >= 0:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if not cores or cores < 2:
+        return 0
+    try:
+        jax.config.update("jax_num_cpu_devices", cores)
+    except RuntimeError:  # the backends are initialised: the count is fixed for this process
+        return 0
+    return cores
 
 
 def seed_keys(seed: int, runs: int) -> tuple[list[int], jax.Array]:
@@ -397,26 +458,84 @@ def _run_group(
     bar: tqdm,
 ) -> tuple[Any, Timing, int]:
     """``fn`` over all runs in chunks of ``batch`` runs (padded with repeated runs;
-    fewer when a call of ``batch`` would exceed ``budget`` bytes per device):
-    outputs on the host with the padding dropped, their timing, the batch used."""
-    num_runs, num_devices = len(run_seeds), len(sharding.device_set)
+    fewer when a call of ``batch`` would exceed ``budget`` bytes per device, or on a
+    CPU the cache, see :func:`_fitting_batch`): outputs on the host with the padding
+    dropped, their timing, the batch used."""
+    num_runs = len(run_seeds)
     start = time.perf_counter()
     compiled = _compile(fn, run_seeds, traced, sharding, batch)
-    needed = _call_bytes(compiled)
-    if budget is not None and needed is not None and needed > budget and batch > num_devices:
-        per_run = needed / (batch / num_devices)  # bytes per run on one device
-        batch = max(1, int(budget // per_run)) * num_devices
+    fitting = _fitting_batch(compiled, batch, sharding, budget)
+    if fitting < batch:
+        fitting = _even_batch(num_runs, fitting, len(sharding.device_set))
+        batch = fitting
         compiled = _compile(fn, run_seeds, traced, sharding, batch)
     compiled_at = time.perf_counter()
     padded = np.arange(math.ceil(num_runs / batch) * batch) % num_runs
-    outputs = []
+    outputs, running = [], None
     for first in range(0, len(padded), batch):
         chunk = _chunk(run_seeds, traced, padded[first : first + batch], sharding)
-        outputs.append(_to_host(compiled(*chunk)))
-        bar.update(min(batch, num_runs - first))
+        # Dispatch the next chunk before copying the last one back, so that a device
+        # that finished its shard of the last chunk starts on the next at once.
+        running, last = (first, compiled(*chunk)), running
+        if last is not None:
+            outputs.append(_to_host(last[1]))
+            bar.update(min(batch, num_runs - last[0]))
+    outputs.append(_to_host(running[1]))
+    bar.update(min(batch, num_runs - running[0]))
     run_s = time.perf_counter() - compiled_at
     out = jax.tree.map(lambda *xs: np.concatenate(xs)[:num_runs], *outputs)
     return out, Timing(compiled_at - start, run_s, *cost_analysis(compiled)), batch
+
+
+def _fitting_batch(compiled, batch: int, sharding: NamedSharding, budget: int | None) -> int:
+    """The runs per call to use instead of ``batch``: fewer when XLA's memory analysis
+    of ``compiled`` says a call needs more than ``budget`` bytes per device, and on a
+    CPU fewer when a device's share (at least :data:`CPU_MIN_RUNS_PER_DEVICE` runs)
+    would not fit in its share of the cache (:func:`cpu_cache_budget`): a vmapped
+    tabular run touches all of its tables at every step, and out of the cache it
+    runs at a fraction of the speed (Dyna-Q at 10,000 runs ran at half the rate of
+    1,000). A multiple of the device count."""
+    num_devices = len(sharding.device_set)
+    stats = compiled.memory_analysis()
+    if stats is None or batch <= num_devices:
+        return batch
+    runs_per_device = batch // num_devices
+    needed = _call_bytes(compiled)
+    if budget is not None and needed > budget:
+        runs_per_device = max(1, int(budget // (needed / runs_per_device)))
+    if next(iter(sharding.device_set)).platform == "cpu" and stats.temp_size_in_bytes:
+        working_set = stats.temp_size_in_bytes / runs_per_device  # the loops' state per run
+        fits = int(cpu_cache_budget(num_devices) // working_set)
+        runs_per_device = min(runs_per_device, max(CPU_MIN_RUNS_PER_DEVICE, fits))
+    return min(batch, runs_per_device * num_devices)
+
+
+def _even_batch(num_runs: int, most: int, num_devices: int) -> int:
+    """Runs per call for as few calls of at most ``most`` runs as cover ``num_runs``,
+    spread evenly over the calls (so that the last one is not mostly padding)."""
+    calls = math.ceil(num_runs / most)
+    return min(most, math.ceil(math.ceil(num_runs / calls) / num_devices) * num_devices)
+
+
+#: On a CPU, a call gives each device at least this many runs, cache or not: fewer
+#: would leave the vectorised loop too short to pay for its per-step overhead.
+CPU_MIN_RUNS_PER_DEVICE = 64
+
+
+def cpu_cache_budget(num_devices: int) -> int:
+    """Bytes of one CPU device's share of the largest cache (the L3 on Linux, from
+    sysfs; 8 MiB per device where unknown), divided among ``num_devices``."""
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            text = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        sizes.append(int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text))
+    if not sizes:
+        return 8 * 2**20
+    return max(sizes) // num_devices
 
 
 def _chunk(run_seeds, traced, rows: np.ndarray, sharding: NamedSharding) -> tuple:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import jax
 import pytest
 
@@ -9,6 +11,10 @@ from mbrl_jax.agents import dyna_q
 from mbrl_jax.envs import dyna_maze
 from mbrl_jax.sweep import seed_keys
 from mbrl_jax.train import TrainConfig, make_train
+
+# The CLI run in tests (in this process or in subprocesses, which inherit this) must not
+# write to the user's compilation cache; tests that check the cache give their own folder.
+os.environ["MBRL_JAX_CACHE_DIR"] = "off"
 
 
 @pytest.fixture(scope="session")

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 import experiments
 from experiments import dyna_maze
-from mbrl_jax.cli import main
+from mbrl_jax.cli import compile_cache_dir, main
 from mbrl_jax.config import to_dict
 
 
@@ -138,3 +141,61 @@ def test_compare_overlays_two_results_and_prints_a_table(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "n=5" in table and "+1" in table
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_compile_cache_folder_and_its_switch(tmp_path):
+    assert compile_cache_dir({"MBRL_JAX_CACHE_DIR": str(tmp_path)}) == tmp_path
+    for off in ("off", "0", "", "OFF", "false"):
+        assert compile_cache_dir({"MBRL_JAX_CACHE_DIR": off}) is None
+    assert compile_cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "mbrl_jax" / "xla"
+    assert compile_cache_dir({}).parts[-3:] == (".cache", "mbrl_jax", "xla")
+
+
+CACHE_PROBE = """
+import json, sys
+import jax.monitoring
+events = []
+jax.monitoring.register_event_listener(lambda event, **kwargs: events.append(event))
+from mbrl_jax.cli import compile_cache_dir, main
+status = main(sys.argv[1:])
+requests = events.count("/jax/compilation_cache/compile_requests_use_cache")
+hits = events.count("/jax/compilation_cache/cache_hits")
+print(json.dumps({"status": status, "requests": requests, "hits": hits}))
+"""
+TINY_RUN = ["run", "dyna-maze", "--runs", "2", "--set", "num_episodes=2", "--no-progress"]
+TINY_RUN += ["--set", "planning_steps=5"]
+
+
+def _cli_in_a_fresh_process(cache: str, *args: str) -> dict:
+    env = {**os.environ, "MBRL_JAX_CACHE_DIR": cache, "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", CACHE_PROBE, *args],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["status"] == 0
+    return out
+
+
+def test_a_second_run_compiles_nothing(tmp_path):
+    cache = tmp_path / "cache"
+    first = _cli_in_a_fresh_process(str(cache), *TINY_RUN, "--out", str(tmp_path / "a"))
+    assert first["requests"] > 0 and first["hits"] == 0
+    entries = sorted(p.name for p in cache.iterdir())
+    assert entries
+    second = _cli_in_a_fresh_process(str(cache), *TINY_RUN, "--out", str(tmp_path / "b"))
+    assert second["hits"] == second["requests"] == first["requests"]  # every program read back
+    assert sorted(p.name for p in cache.iterdir()) == entries  # and nothing new written
+    assert (tmp_path / "a" / "dyna-maze.csv").read_text() == (
+        tmp_path / "b" / "dyna-maze.csv"
+    ).read_text()
+
+
+def test_no_compile_cache_writes_nothing(tmp_path):
+    cache = tmp_path / "cache"
+    out = tmp_path / "out"
+    off = _cli_in_a_fresh_process(str(cache), *TINY_RUN, "--out", str(out), "--no-compile-cache")
+    assert off["requests"] == 0 and not cache.exists()
+    off = _cli_in_a_fresh_process("off", *TINY_RUN, "--out", str(out))
+    assert off["requests"] == 0

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import chex
@@ -17,10 +18,11 @@ import jax
 import numpy as np
 import pytest
 
+import mbrl_jax.sweep as sweep_module
 from experiments.dyna_maze import mean_steps
 from mbrl_jax.agents import dyna_q
 from mbrl_jax.envs import dyna_maze
-from mbrl_jax.sweep import expand_grid, sweep, write_csv
+from mbrl_jax.sweep import expand_grid, run_seeds, sweep, use_every_core, write_csv
 from mbrl_jax.train import TrainConfig, make_train
 
 ENV = dyna_maze()
@@ -86,6 +88,25 @@ def test_a_small_memory_budget_chunks_the_runs(swept):
     np.testing.assert_array_equal(limited.metrics, swept.metrics)
     with pytest.raises(ValueError, match="memory_budget must be"):
         sweep(tiny_train, ONE, 1, static=("n",), memory_budget="lots")
+
+
+def test_run_seeds_equals_one_vmapped_call(swept):
+    train = partial(tiny_train, alpha=np.float32(0.5), n=5)  # setting 3 of the grid
+    out, timing = run_seeds(train, SEEDS)
+    np.testing.assert_array_equal(out, swept.metrics[3])
+    assert timing.compile_s > 0 and timing.run_s > 0
+    chunked, _ = run_seeds(train, SEEDS, chunk_size=2)
+    np.testing.assert_array_equal(chunked, swept.metrics[3])
+    assert use_every_core() == 0  # the backend runs already: the device count stays
+
+
+@pytest.mark.slow
+def test_calls_are_cut_to_the_cpu_cache(swept, monkeypatch):
+    monkeypatch.setattr(sweep_module, "cpu_cache_budget", lambda num_devices: 1)
+    monkeypatch.setattr(sweep_module, "CPU_MIN_RUNS_PER_DEVICE", 2)
+    cut = sweep(tiny_train, GRID, SEEDS, static=("n",))
+    assert cut.runs_per_call == [2, 2]  # 6 runs: three even calls, probed at 6 first
+    np.testing.assert_array_equal(cut.metrics, swept.metrics)
 
 
 def test_rows_carry_the_settings(swept, tmp_path):
@@ -159,8 +180,10 @@ sw._put = lambda x, sharding: (lambda a: devices.append(len(a.sharding.device_se
     put(x, sharding))
 whole = sw.sweep(tiny_train, GRID, SEEDS, static=("n",))
 chunked = sw.sweep(tiny_train, GRID, SEEDS, static=("n",), chunk_size=4)
+seeds, _ = sw.run_seeds(lambda key: tiny_train(key, alpha=np.float32(0.5), n=5), SEEDS)
 print(json.dumps({"count": jax.device_count(), "whole": whole.metrics.tolist(),
-                  "chunked": chunked.metrics.tolist(), "devices": devices}))
+                  "chunked": chunked.metrics.tolist(), "seeds": seeds.tolist(),
+                  "devices": devices}))
 """
 
 
@@ -172,6 +195,27 @@ def test_four_devices_give_the_one_device_result(swept):
     assert set(out["devices"]) == {4}  # every input and output spread over the 4 devices
     assert out["whole"] == swept.metrics.tolist()  # 6 runs per group padded to 8, dropped
     assert out["chunked"] == swept.metrics.tolist()
+    assert out["seeds"] == swept.metrics[3].tolist()
+
+
+EVERY_CORE = """
+import json, jax
+from mbrl_jax.sweep import use_every_core
+asked = use_every_core()
+print(json.dumps({"asked": asked, "count": jax.device_count(), "again": use_every_core()}))
+"""
+
+
+@pytest.mark.slow
+def test_use_every_core_gives_one_cpu_device_per_core():
+    cores = len(os.sched_getaffinity(0))
+    flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f)
+    out = _json_result(_python(EVERY_CORE, XLA_FLAGS=flags))
+    assert out == {"asked": cores if cores > 1 else 0, "count": cores, "again": 0}
+    chosen = flags + " --xla_force_host_platform_device_count=3"
+    assert _json_result(_python(EVERY_CORE, XLA_FLAGS=chosen)) == {
+        "asked": 0, "count": 3, "again": 0,
+    }  # fmt: skip
 
 
 TWO_PROCESSES = """

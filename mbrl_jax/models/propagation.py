@@ -11,7 +11,8 @@ under a propagation method:
   predicts every row and each row takes a uniformly drawn member).
 
 Row i meets member i mod E by a reshape and a transpose (:func:`_group_by_member`, no
-gather), and one batched matmul per layer over the stacked members' weights.
+gather); the members then run one after another over their rows (``lax.map`` over
+the stacked members' weights).
 """
 
 from __future__ import annotations
@@ -74,9 +75,14 @@ def _predict_all(network: MemberNetwork, params, normalizer: Normalizer, x_raw) 
 
 def _predict_grouped(p: _Predictor, params, normalizer: Normalizer, x_raw) -> Prediction:
     """Member i mod E on row i: x_raw (N, in), N a multiple of E -> (N, ...).
-    A reshape, one batched matmul per layer and a reshape back."""
+    A reshape, the members one after another (``lax.map``) on their N / E rows each,
+    and a reshape back. One batched matmul per layer over all members (``vmap``) did
+    the same work with (E, N / E, 200) activations, 8 MB a layer for the PETS call's
+    10,000 rows, that the cache of a shared 2-core CPU does not hold; one member's
+    1.6 MB does better (benchmarks/RESULTS.md, 2026-12-01, issue 17)."""
     x = (x_raw - normalizer.in_mean) / normalizer.in_std
-    out = jax.vmap(p.network.apply)(params, _group_by_member(x, p.members))
+    grouped = (params, _group_by_member(x, p.members))
+    out = jax.lax.map(lambda member: p.network.apply(*member), grouped)
     return jax.tree.map(_ungroup, out)
 
 
