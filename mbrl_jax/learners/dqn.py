@@ -141,7 +141,9 @@ def td_loss(
 
 def _gradient_step(rule: _TDRule, state: DQNState, batch: Transition, apply: jax.Array) -> DQNState:
     """One optimizer step on ``batch`` where ``apply`` (a bool) holds, and the target
-    refresh it is due for; a non-finite loss changes nothing but ``nan_update``.
+    refresh it is due for; a non-finite loss changes nothing but ``nan_update``. The
+    parameters, the target and Adam's moments are flat vectors (:class:`DQNState`), so
+    the skip and the refresh are one select each rather than one per layer.
 
     The skip is ours rather than ``optax.apply_if_finite``: that wrapper judges the
     gradients, gives up after ``max_consecutive_errors`` and keeps no step index, while
