@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from mbrl_jax.types import PRNGKey
 from mbrl_jax.validation import check_count
@@ -103,6 +104,10 @@ def uniform_index(key: PRNGKey, shape: tuple[int, ...], size: Any) -> jax.Array:
     two draws; on the CPU each is a loop of its own): the hot path of every replay
     sample. Each index's probability is within size / 2**32 of 1 / size (under
     1.2e-5 relative for a buffer of 50,000)."""
+    if not isinstance(size, jax.core.Tracer):
+        check_count("size", int(np.asarray(size)), minimum=1)
+        if int(np.asarray(size)) > 2**31 - 1:
+            raise ValueError(f"size must be at most 2**31 - 1, got {int(np.asarray(size))}")
     bits = jax.random.bits(key, shape, jnp.uint32)
     return (bits % jnp.asarray(size, jnp.uint32)).astype(jnp.int32)
 

@@ -525,6 +525,7 @@ CPU_MIN_RUNS_PER_DEVICE = 64
 def cpu_cache_budget(num_devices: int) -> int:
     """Bytes of one CPU device's share of the largest cache (the L3 on Linux, from
     sysfs; 8 MiB per device where unknown), divided among ``num_devices``."""
+    num_devices = check_count("num_devices", num_devices, minimum=1)
     sizes = []
     for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
         try:

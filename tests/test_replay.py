@@ -107,3 +107,15 @@ def test_capacity_and_item_shapes_are_checked():
         buffer_add(buffer, {"id": jnp.zeros((), jnp.int32)})
     with pytest.raises(ValueError, match="shape"):
         buffer_add_batch(buffer, {"id": jnp.zeros((2,), jnp.int32), "pair": jnp.zeros((3, 2))})
+
+
+def test_uniform_index_covers_the_range_evenly_and_rejects_an_empty_one():
+    from mbrl_jax.replay import uniform_index
+
+    draws = np.asarray(uniform_index(jax.random.key(0), (70_000,), 7))
+    counts = np.bincount(draws, minlength=7)
+    assert draws.min() >= 0 and draws.max() == 6 and len(counts) == 7
+    # each count ~ Binomial(70000, 1/7): mean 10000, sd about 93
+    assert np.abs(counts - 10_000).max() < 500, counts
+    with pytest.raises(ValueError, match="size must be an integer >= 1, got 0"):
+        uniform_index(jax.random.key(0), (3,), 0)

@@ -182,9 +182,10 @@ def _row(transition: Transition, num_actions: int) -> jax.Array:
     and a minibatch one gather (the action, an index below 2**24, is exact)."""
     check_index("dqn update", "action", transition.action, num_actions)
     scalars = jnp.stack([transition.action, transition.reward, transition.done]).astype(jnp.float32)
-    return jnp.concatenate(
-        [jnp.ravel(transition.obs), scalars[:2], jnp.ravel(transition.next_obs), scalars[2:]]
-    ).astype(jnp.float32)
+    obs, next_obs = (
+        jnp.ravel(o).astype(jnp.float32) for o in (transition.obs, transition.next_obs)
+    )
+    return jnp.concatenate([obs, scalars[:2], next_obs, scalars[2:]])
 
 
 def _transitions(rows: jax.Array, obs_size: int) -> Transition:

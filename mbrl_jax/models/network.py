@@ -33,8 +33,9 @@ def _swish(x: jax.Array) -> jax.Array:
     (sigmoid(x) = (1 + tanh(x / 2)) / 2, equal to float32 rounding), but XLA's CPU tanh
     is a rational approximation, cheaper than the exp and divide of ``nn.silu``. With
     the members run one at a time (:mod:`~mbrl_jax.models.propagation`) the PETS
-    planning call took 0.69x to 1.06x the time of the code before (medians of four
-    comparisons on a loaded 2-core CPU, benchmarks/RESULTS.md, 2026-12-01, issue 17)."""
+    planning call took 0.69x the time of the code before (1.33 s against 1.92 s,
+    medians of four alternating runs on a quiet 2-core CPU, benchmarks/RESULTS.md,
+    2026-12-01, issue 17)."""
     return x * (0.5 + 0.5 * jnp.tanh(0.5 * x))
 
 
