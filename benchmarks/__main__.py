@@ -27,7 +27,9 @@ from benchmarks import (
     input_checks,
     planning,
     prioritized_sweeping,
+    sac_mbpo,
     tabular_planning,
+    value_planning,
 )
 from mbrl_jax.timing import device_description, versions
 
@@ -45,8 +47,10 @@ BENCHMARKS: dict[str, tuple[Callable[[list[str]], None], list[str]]] = {
     ),
     "planning": (planning.main, ["--quick", "--no-scaling"]),
     "tabular_planning": (tabular_planning.main, ["--quick"]),
+    "value_planning": (value_planning.main, ["--quick"]),
     "input_checks": (input_checks.main, ["--steps", "2000", "--repeats", "3", "--rounds", "1"]),
     "dyna_dqn": (dyna_dqn.main, ["--seeds", "1,8", "--n", "0", "--steps", "300", "--repeats", "1"]),
+    "sac_mbpo": (sac_mbpo.main, ["--seeds", "1", "--g", "0", "--steps", "150", "--repeats", "1"]),
     "dqn_loop": (
         dqn_loop.main,
         ["--seeds", "1", "--steps", "400", "--rounds", "1", "--curve-steps", "0"],

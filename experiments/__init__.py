@@ -28,8 +28,11 @@ EXPERIMENTS: dict[str, str] = {
     "pets-pendulum": "pets_pendulum",
     "mpc-true-model": "mpc_true_model",
     "dyna-dqn": "dyna_dqn",
+    "mbpo-pendulum": "mbpo_pendulum",
     "racetrack-rtdp": "racetrack_rtdp",
     "decision-time-maze": "decision_time_maze",
+    "exploration-mountaincar": "exploration_mountaincar",
+    "mpc-value": "mpc_value",
 }
 
 

@@ -43,7 +43,7 @@ from mbrl_jax.envs import (
 )
 from mbrl_jax.learners import DQN, check_q_training, dqn
 from mbrl_jax.models import NeuralModel, check_training, neural_model
-from mbrl_jax.results import curve, make_result, timing_line
+from mbrl_jax.results import curve, make_result, speedups, steps_to_target, timing_line
 from mbrl_jax.sweep import seed_keys
 from mbrl_jax.timing import Timing, compile_timed, run_timed
 from mbrl_jax.train import TrainConfig, make_train_chunks
@@ -313,12 +313,6 @@ def run_group(env, env_params, n: int, config: Config, keys, bar=None):
     return stacked, carry.agent_state, replace(timing, run_s=timing.run_s + run_s)
 
 
-def steps_to_target(x: np.ndarray, returns: np.ndarray, target: float) -> list[float | None]:
-    """Per seed (rows of ``returns``), the first x whose return reaches ``target``."""
-    reached = returns >= target
-    return [float(x[np.argmax(row)]) if row.any() else None for row in reached]
-
-
 def groups(config: Config) -> list[tuple[str, int, Config]]:
     """(label, n, config) of every curve: ``n=N`` per planning step count, then the
     replay controls ``replay 1+n/step`` (n = 0 with 1 + n replay updates)."""
@@ -383,7 +377,7 @@ def run(config: Config = Config(), *, progress: bool = True) -> dict[str, Any]:
         y_label="Return of the greedy policy (mean over seeds)",
         curves={**curves, **errors, **q_values},
         steps_to_target=reached,
-        speedup=speedups(reached, config.num_steps),
+        speedup=speedups(reached, dict.fromkeys(reached, config.num_steps), "n=0"),
         plot_style={
             "title": f"Dyna-DQN on {config.env}",
             "panels": [
@@ -402,18 +396,6 @@ def run(config: Config = Config(), *, progress: bool = True) -> dict[str, Any]:
             ],
         },
     )
-
-
-def speedups(reached: dict[str, list], num_steps: int) -> dict[str, float | None]:
-    """n = 0's mean steps to the target over each n's (never: ``num_steps``)."""
-    if "n=0" not in reached:
-        return {}
-
-    def mean_steps(values):
-        return float(np.mean([num_steps if v is None else v for v in values]))
-
-    base = mean_steps(reached["n=0"])
-    return {label: base / mean_steps(values) for label, values in reached.items()}
 
 
 def summary(result: dict) -> str:

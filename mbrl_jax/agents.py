@@ -3,11 +3,12 @@ and neural Dyna (a DQN learner, a learned model, branched rollouts)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from mbrl_jax.dyna import dyna
 from mbrl_jax.hyperparameters import traced
-from mbrl_jax.learners import DQN, q_learning
+from mbrl_jax.learners import DQN, SAC, q_learning
 from mbrl_jax.models import NeuralModel, tabular_sample_model
 from mbrl_jax.search import branched_rollouts, prioritized, uniform_over_states, uniform_seen
 from mbrl_jax.types import Agent, SearchControl
@@ -92,33 +93,41 @@ def prioritized_sweeping(
 
 class NeuralDyna(NamedTuple):
     """A neural Dyna agent and the parts it was built from (for evaluation and
-    diagnostics: ``learner.q_values``, ``model.predict``)."""
+    diagnostics: ``learner.q_values`` or ``learner.mean_action``, ``model.predict``)."""
 
     agent: Agent
-    learner: DQN
+    learner: DQN | SAC
     model: NeuralModel
     search_control: SearchControl
 
 
 def neural_dyna(
-    learner: DQN,
+    learner: DQN | SAC,
     model: NeuralModel,
     obs_size: int,
     *,
     planning_steps: int,
     batch_size: int = 64,
-    horizon: int = 1,
+    horizon: int | Callable[[Any], Any] = 1,
     planning_starts: int = 500,
 ) -> NeuralDyna:
-    """Neural Dyna: a DQN learner (:func:`mbrl_jax.learners.dqn`), a learned model
-    (:func:`mbrl_jax.models.neural_model`, which stores every real transition and may
-    train online) and MBPO-style branched rollouts, the same ``dyna`` call as
-    :func:`dyna_q` with different parts.
+    """Neural Dyna: a DQN learner (:func:`mbrl_jax.learners.dqn`) or a SAC learner
+    (:func:`mbrl_jax.learners.sac`), a learned model (:func:`mbrl_jax.models.neural_model`,
+    which stores every real transition and may train online) and MBPO-style branched
+    rollouts, the same ``dyna`` call as :func:`dyna_q` with different parts.
 
-    Each of the ``planning_steps`` simulated updates per real step is a DQN update on
-    ``batch_size`` model transitions from branched rollouts of ``horizon`` steps
-    (:func:`mbrl_jax.search.branched_rollouts`), once ``planning_starts`` real steps
-    have been seen. ``planning_steps=0`` is plain DQN.
+    Each of the ``planning_steps`` simulated updates per real step is a learner update on
+    ``batch_size`` model transitions from branched rollouts of ``horizon`` steps (a
+    count or a schedule of real steps, :func:`mbrl_jax.search.rollout_length_schedule`;
+    :func:`mbrl_jax.search.branched_rollouts`), once ``planning_starts`` real steps have
+    been seen. ``planning_steps=0`` is the learner alone (plain DQN or SAC).
+
+    With SAC, a probabilistic ensemble and a SAC ``model_capacity`` this is MBPO (Janner
+    et al. 2019): ``planning_steps`` is MBPO's G gradient steps per real step, each on a
+    minibatch of the model buffer mixed with real replay at SAC's ``real_ratio``, and
+    ``planning_steps x batch_size`` model transitions are rolled out per real step
+    (MBPO's M rollouts per step). Refitting the model every F real steps is the
+    caller's (``model.fit`` between chunks of the run; experiments/mbpo_pendulum.py).
     """
     search = branched_rollouts(
         learner, obs_size, batch_size=batch_size, horizon=horizon, planning_starts=planning_starts

@@ -8,23 +8,32 @@ through its own learned model, the leaves valued with the Q that background plan
 learned, and writes what the search backed up for that state into Q(s, .). Background
 planning (the agent's ``planning_steps``), decision-time search (the planner) and the
 store each turn off on their own, so every combination runs on one code path.
+
+:func:`value_guided` is the same blend for a neural Dyna agent over a learner with a
+value and a policy (:func:`mbrl_jax.learners.sac`): it acts by planning a few steps
+through its learned model with a shooting planner, bootstrapped by the learner's value
+and seeded with the learner's policy rollouts (LOOP, Sikchi et al. 2022; TD-MPC2, Hansen
+et al. 2024), and the planner's actions are the real experience the learner goes on
+learning from in the background, with the model transitions of its own planning steps.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from mbrl_jax.dyna import DynaState
 from mbrl_jax.hyperparameters import traced
 from mbrl_jax.learners import QTable, epsilon_greedy
-from mbrl_jax.types import Agent, Model, Planner, PRNGKey
-from mbrl_jax.validation import check_in_range
+from mbrl_jax.types import Agent, Model, Planner, PolicyFn, PRNGKey, StepFn, ValueFn
+from mbrl_jax.validation import check_count, check_in_range
 
-__all__ = ["decision_time", "store_root_values"]
+__all__ = ["ValueGuidedState", "decision_time", "store_root_values", "value_guided"]
 
 
 def store_root_values(
@@ -113,3 +122,133 @@ def decision_time(
         return act_stateful(state, obs, key)[0]
 
     return Agent(agent.init, act, agent.update, agent.spaces, act_stateful)
+
+
+class ValueGuidedState(NamedTuple):
+    """The state of a :func:`value_guided` agent."""
+
+    agent: DynaState  # the wrapped Dyna agent's: learner, model, search control, updates
+    planner: Any  # the planner's warm start (reset when an episode terminates)
+    real_steps: jax.Array  # () int32 real transitions seen
+
+
+def _check_value_learner(learner: Any) -> None:
+    """A clear error unless ``learner`` gives ``value(state, obs)`` and ``policy(state,
+    obs, key)`` over batches of observations (as :class:`~mbrl_jax.learners.SAC`)."""
+    missing = [n for n in ("value", "policy") if not callable(getattr(learner, n, None))]
+    if missing:
+        raise TypeError(
+            "value_guided needs a learner with value(state, obs) and policy(state, obs, key) "
+            f"(e.g. mbrl_jax.learners.sac), got {type(learner).__name__} without {missing}"
+        )
+
+
+def _check_dyna_state(state: Any) -> None:
+    if not isinstance(state, DynaState):
+        raise TypeError(
+            "value_guided wraps a Dyna agent (dyna(learner, model, search_control, ...)), "
+            f"got an agent state of type {type(state).__name__}"
+        )
+
+
+class _Guide(NamedTuple):
+    """What :func:`value_guided` plans with, fixed by the factory."""
+
+    learner: Any  # gives value(state, obs) and policy(state, obs, key)
+    planner_of: Callable[[ValueFn | None, PolicyFn | None], Planner]
+    step_fn_of: Callable[[Any], StepFn]
+    bootstrap: bool
+    policy_prior: bool
+
+
+def _guided_plan(guide: _Guide, state: ValueGuidedState, obs, key: PRNGKey):
+    """(action, planner state): one planning call through the learned model, valued and
+    seeded by the learner's current state."""
+    learner, learner_state = guide.learner, state.agent.learner
+    value_fn = (lambda s: learner.value(learner_state, s)) if guide.bootstrap else None
+    policy = (lambda s, k: learner.policy(learner_state, s, k)) if guide.policy_prior else None
+    planner = guide.planner_of(value_fn, policy)
+    step_fn = guide.step_fn_of(state.agent.model)
+    action, planner_state, _ = planner.plan(state.planner, step_fn, obs, key)
+    return action, planner_state
+
+
+def value_guided(
+    agent: Agent,
+    learner: Any,
+    planner_of: Callable[[ValueFn | None, PolicyFn | None], Planner],
+    step_fn_of: Callable[[Any], StepFn],
+    *,
+    planning_starts: int = 1_000,
+    bootstrap: bool = True,
+    policy_prior: bool = True,
+) -> Agent:
+    """Value-bootstrapped model-predictive control over a neural Dyna agent: the agent
+    acts by planning and learns as it did.
+
+    ``agent`` is a Dyna agent (:func:`mbrl_jax.dyna.dyna`, its state a
+    :class:`~mbrl_jax.dyna.DynaState`) built over ``learner``, which gives
+    ``value(state, obs) -> (B,)`` and ``policy(state, obs, key) -> actions`` (SAC:
+    :func:`mbrl_jax.learners.sac`). At every real step from ``planning_starts`` on, in
+    state s, the agent plans with the planner
+
+        ``planner_of(value_fn, policy)``, e.g.
+        ``lambda v, p: cem(space, horizon=3, gamma=0.99, value_fn=v, policy=p)``,
+
+    through the learned model, ``step_fn_of(model_state)`` (e.g. ``lambda m:
+    nm.step_fn(m, "tsinf")``), with ``value_fn(s) = learner.value(learner_state, s)``
+    (``bootstrap``: a planned return sum_{t<H} gamma^t r_t + gamma^H V(s_H), so give the
+    planner the learner's gamma) and ``policy(s, k) = learner.policy(learner_state, s,
+    k)`` (``policy_prior``: the planner's ``prior_fraction`` of its population are the
+    policy's rollouts through the model). ``bootstrap=False`` or ``policy_prior=False``
+    passes None instead, for comparisons. The first action of the plan is taken; the
+    plan warm-starts the next call and is reset when an episode terminates, as in
+    :func:`~mbrl_jax.planners.mpc`.
+
+    Before ``planning_starts`` real steps the value, the policy and the model are
+    untrained, and the agent acts with its own ``act`` (SAC: uniform actions until its
+    ``learning_starts``; give both the same number): so these steps are the agent's own,
+    bit for bit on the same key, and cost no planning.
+
+    It learns with the agent's own ``update`` on every real transition, so the learner
+    learns in the background from the planner's actions (they land in its replay) and
+    from the model transitions of the agent's ``planning_steps``: decision-time planning
+    uses what background planning learned, and background planning learns from what
+    decision-time planning did.
+    """
+    planning_starts = check_count("planning_starts", planning_starts, minimum=0)
+    _check_value_learner(learner)
+    guide = _Guide(learner, planner_of, step_fn_of, bool(bootstrap), bool(policy_prior))
+    planner = planner_of(None, None)  # the planner's state does not depend on them
+
+    def init(key: PRNGKey) -> ValueGuidedState:
+        zero = jnp.zeros((), jnp.int32)
+        return ValueGuidedState(agent.init(key), planner.init(jax.random.fold_in(key, 3)), zero)
+
+    def act_stateful(state: ValueGuidedState, obs, key: PRNGKey):
+        _check_dyna_state(state.agent)
+
+        def planned(state: ValueGuidedState):
+            return _guided_plan(guide, state, obs, jax.random.fold_in(key, 1))
+
+        def own(state: ValueGuidedState):
+            return agent.act(state.agent, obs, key), state.planner
+
+        if planning_starts == 0:
+            action, planner_state = planned(state)
+        else:
+            started = state.real_steps >= planning_starts
+            action, planner_state = jax.lax.cond(started, planned, own, state)
+        return action, state._replace(planner=planner_state)
+
+    def act(state: ValueGuidedState, obs, key: PRNGKey):
+        return act_stateful(state, obs, key)[0]
+
+    def update(state: ValueGuidedState, transition, key: PRNGKey) -> ValueGuidedState:
+        # The agent's update gets ``key`` itself: it learns as the agent alone would.
+        reset = planner.init(jax.random.fold_in(key, 5))
+        planner_state = optax.tree.where(transition.done, reset, state.planner)
+        agent_state = agent.update(state.agent, transition, key)
+        return ValueGuidedState(agent_state, planner_state, state.real_steps + 1)
+
+    return Agent(init, act, update, agent.spaces, act_stateful)

@@ -21,10 +21,17 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from mbrl_jax.models import NeuralModel, NeuralModelState, check_propagation, check_training
+from mbrl_jax.hyperparameters import traced
+from mbrl_jax.models import (
+    NeuralModel,
+    NeuralModelState,
+    check_propagation,
+    check_training,
+    disagreement_step_fn,
+)
 from mbrl_jax.timing import Timing, compile_timed, run_timed
 from mbrl_jax.types import Planner, PRNGKey, Transition
-from mbrl_jax.validation import check_count
+from mbrl_jax.validation import check_count, check_nonnegative
 
 #: How a trial acts: policy(policy_state, obs, key) -> (action, policy_state, info)
 Policy = Callable[[Any, jax.Array, PRNGKey], tuple[jax.Array, Any, jax.Array]]
@@ -126,6 +133,17 @@ def _planning_policy(planner: Planner, step_fn, planner_state, obs, key: PRNGKey
     return action, planner_state, info.best_return
 
 
+def _model_step_fn(model: NeuralModel, model_state, propagation: str, exploration_weight):
+    """The StepFn a trial plans through: the model's, with the disagreement bonus unless
+    its weight is a Python 0 (then the plain StepFn: PETS without exploration)."""
+    if isinstance(exploration_weight, int | float) and exploration_weight == 0:
+        return model.step_fn(model_state, propagation)
+    return disagreement_step_fn(
+        model, model_state, exploration_weight=exploration_weight, propagation=propagation
+    )
+
+
+@traced("exploration_weight")
 def make_pets(
     env,
     model: NeuralModel,
@@ -134,6 +152,7 @@ def make_pets(
     env_params: Any = None,
     trial_length: int = 200,
     propagation: str = "tsinf",
+    exploration_weight: Any = 0.0,
 ) -> PETS:
     """The PETS loop for a gymnax ``env`` with vector observations.
 
@@ -142,8 +161,14 @@ def make_pets(
     reward). The model keeps its parameters during a trial and is refitted
     (``model.fit``, early-stopped on held-out data) after it; check the refit with
     :func:`mbrl_jax.models.check_training`.
+
+    ``exploration_weight`` > 0 plans with the ensemble's disagreement bonus added to the
+    reward (:func:`mbrl_jax.models.disagreement_step_fn`, E + 1 member evaluations a
+    particle step instead of one); it may be traced. At 0 (the default) the trials plan
+    through the model's plain StepFn, PETS itself.
     """
     trial_length = check_count("trial_length", trial_length, minimum=1)
+    check_nonnegative("exploration_weight", exploration_weight)
     params = env.default_params if env_params is None else env_params
     check_propagation(propagation)
     collect = _Episode(env, params, trial_length, restart=True)
@@ -163,9 +188,8 @@ def make_pets(
     def trial(model_state: NeuralModelState, key: PRNGKey):
         """A trial planned through the model as it stands at the start of the trial."""
         k_planner, k_play = jax.random.split(key)
-        policy = functools.partial(
-            _planning_policy, planner, model.step_fn(model_state, propagation)
-        )
+        step_fn = _model_step_fn(model, model_state, propagation, exploration_weight)
+        policy = functools.partial(_planning_policy, planner, step_fn)
         return _play(planned, model, model_state, policy, planner.init(k_planner), k_play)
 
     return PETS(init, trial, random_trial)

@@ -30,6 +30,28 @@ def curve(x: Sequence, runs: np.ndarray) -> dict[str, list[float]]:
     return {"x": [float(v) for v in x], "y": _floats(mean), "y_err": _floats(err)}
 
 
+def steps_to_target(x: Sequence, returns: np.ndarray, target: float) -> list[float | None]:
+    """Per run (rows of ``returns``, one column per x), the first x whose return reaches
+    ``target``, or None for a run that never does."""
+    reached = np.asarray(returns) >= target
+    return [float(x[np.argmax(row)]) if row.any() else None for row in reached]
+
+
+def speedups(
+    reached: dict[str, list[float | None]], run_lengths: dict[str, int], baseline: str
+) -> dict[str, float]:
+    """For each label, ``baseline``'s mean steps to the target over the label's (from
+    :func:`steps_to_target`); a run that never reaches it counts at its run length, so a
+    baseline that never gets there gives a lower bound. Empty without the baseline."""
+    if baseline not in reached:
+        return {}
+
+    def mean_steps(label: str) -> float:
+        return float(np.mean([run_lengths[label] if v is None else v for v in reached[label]]))
+
+    return {label: mean_steps(baseline) / mean_steps(label) for label in reached}
+
+
 def _floats(values: np.ndarray) -> list[float | None]:
     """JSON-safe floats: NaN (no finished run) becomes null."""
     return [None if np.isnan(v) else float(v) for v in values]

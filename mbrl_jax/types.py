@@ -166,6 +166,12 @@ ValueFn = Callable[[State], jax.Array]
 learned value function bootstrapping a planner's search beyond its horizon."""
 
 
+PolicyFn = Callable[[State, PRNGKey], Action]
+"""``policy(states, key) -> actions``: actions (N, *action_shape) for a batch of StepFn
+states (every leaf with a leading axis N), e.g. a learned policy whose rollouts through
+the model seed a planner's population (the policy prior of TD-MPC2)."""
+
+
 class Planner(NamedTuple):
     """Decision-time planning: ``init(key) -> planner_state`` (e.g. CEM's warm-start
     mean), ``plan(planner_state, step_fn, state, key) -> (action, planner_state,

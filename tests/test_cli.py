@@ -178,6 +178,7 @@ def _cli_in_a_fresh_process(cache: str, *args: str) -> dict:
     return out
 
 
+@pytest.mark.slow  # two subprocesses that compile an experiment
 def test_a_second_run_compiles_nothing(tmp_path):
     cache = tmp_path / "cache"
     first = _cli_in_a_fresh_process(str(cache), *TINY_RUN, "--out", str(tmp_path / "a"))
@@ -192,6 +193,7 @@ def test_a_second_run_compiles_nothing(tmp_path):
     ).read_text()
 
 
+@pytest.mark.slow
 def test_no_compile_cache_writes_nothing(tmp_path):
     cache = tmp_path / "cache"
     out = tmp_path / "out"

@@ -10,8 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from gymnax.environments import spaces
 
-from mbrl_jax.learners import dqn, expected_q_learning, q_learning
+from mbrl_jax.learners import dqn, expected_q_learning, q_learning, sac
 from mbrl_jax.types import Transition, TransitionDistribution
 
 S, A, OBS = 6, 3, 4
@@ -39,6 +40,17 @@ def vector_transition(key, batch=()):
     )  # fmt: skip
 
 
+def box_transition(key):
+    """A real transition with a continuous action in [-2, 2]."""
+    t = vector_transition(key)
+    return t._replace(action=jax.random.uniform(key, (1,), minval=-2.0, maxval=2.0))
+
+
+def small_sac():
+    box = spaces.Box(-2.0, 2.0, (1,), jnp.float32)
+    return sac(OBS, box, hidden=(8,), capacity=32, batch_size=4, learning_starts=2)
+
+
 def small_dqn():
     return dqn(OBS, A, hidden=(8,), capacity=32, batch_size=4, learning_starts=2)
 
@@ -50,6 +62,7 @@ LEARNERS_UNDER_TEST = {
     "expected_q_learning/sample": (expected_q_learning(S, A), jnp.int32(1), tabular_transition),
     "dqn/real": (small_dqn(), jnp.zeros(OBS), vector_transition),
     "dqn/batch": (small_dqn(), jnp.zeros(OBS), lambda k: vector_transition(k, (5,))),
+    "sac/real": (small_sac(), jnp.zeros(OBS), box_transition),
 }
 
 
@@ -63,7 +76,7 @@ def run(learner, obs, transition_of, key):
     return learner.init(k_init), state, learner.act(state, obs, k_act)
 
 
-SLOW = {"dqn/batch"}  # compiles a second DQN; make test-slow runs it
+SLOW = {"dqn/batch", "sac/real"}  # a second DQN, and SAC (about 30 s): make test-slow runs them
 
 
 @pytest.mark.parametrize(
@@ -75,15 +88,17 @@ def test_learner_contract(name):
     go = jax.jit(lambda key: run(learner, obs, transition_of, key))
     fresh, state, action = go(jax.random.key(0))
     chex.assert_trees_all_equal_shapes_and_dtypes(fresh, state)
-    assert action.shape == () and action.dtype == jnp.int32 and 0 <= int(action) < A
+    space = learner.spaces.action if learner.spaces is not None else spaces.Discrete(A)
+    assert action.shape == tuple(space.shape) and bool(space.contains(action)), (action, space)
+    assert jnp.issubdtype(action.dtype, jnp.integer) == hasattr(space, "n")  # Discrete: ints
     pairs = zip(jax.tree.leaves(fresh), jax.tree.leaves(state), strict=True)
     assert any(not np.array_equal(a, b) for a, b in pairs)  # the updates changed something
     _, again, again_action = go(jax.random.key(0))
     chex.assert_trees_all_equal(state, again)
-    assert int(again_action) == int(action)
+    np.testing.assert_array_equal(again_action, action)
     # vmapped over keys: each run equals the run alone
     keys = jax.random.split(jax.random.key(1), 2)
     _, batched, actions = jax.jit(jax.vmap(lambda k: run(learner, obs, transition_of, k)))(keys)
     _, second, second_action = go(keys[1])
     chex.assert_trees_all_close(jax.tree.map(lambda x: x[1], batched), second, rtol=1e-6)
-    assert int(actions[1]) == int(second_action)
+    np.testing.assert_array_equal(actions[1], second_action)

@@ -89,6 +89,7 @@ def test_blocking_maze_both_recover_and_dyna_q_plus_leads():
     assert result["config"]["change_step"] == result["change_step"] == 1000
 
 
+@pytest.mark.slow  # a study of several compiled groups (about 19 s)
 def test_a_blocking_maze_study_traces_once_per_static_group_and_resumes_to_the_same_csv(
     tmp_path, monkeypatch
 ):

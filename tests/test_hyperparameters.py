@@ -11,6 +11,7 @@ must have an exercise here: adding one is one line of ``EXERCISES``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import chex
@@ -18,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from gymnax.environments import spaces as gymnax_spaces
 
 import mbrl_jax.agents as agents
 from mbrl_jax import blend, dyna, learners, models, planners, search
@@ -28,6 +30,7 @@ from tests import test_contract_planners as contract_planners
 from tests import test_tabular_planners as tabular_planners
 
 S, A, OBS = 6, 3, 4
+BOX = gymnax_spaces.Box(-2.0, 2.0, (1,), jnp.float32)
 
 # Two valid values of each traced hyperparameter: (first, second).
 VALUES = {
@@ -50,6 +53,11 @@ VALUES = {
     "weight_decay": (0.0, 0.1),
     "logvar_bound_weight": (0.01, 1.0),
     "store_step_size": (1.0, 0.5),
+    "exploration_weight": (0.5, 2.0),
+    "tau": (0.005, 0.5),
+    "init_temperature": (1.0, 0.2),
+    "target_entropy": (-1.0, 1.0),
+    "real_ratio": (0.05, 0.5),
 }
 
 
@@ -83,6 +91,19 @@ def run_dqn(learner):
     return state, actions
 
 
+def run_sac(learner):
+    """A real transition (learned from), a simulated batch, then 16 actions."""
+    key = jax.random.key(0)
+    obs, next_obs = jax.random.normal(jax.random.fold_in(key, 1), (2, OBS))
+    real = Transition(obs, jnp.full((1,), 0.5), jnp.float32(1.0), next_obs, jnp.bool_(False))
+    state = learner.update(learner.init(key), real, key)
+    obs, next_obs = jax.random.normal(key, (2, 4, OBS))
+    batch = Transition(obs, jnp.zeros((4, 1)), jnp.zeros(4), next_obs, jnp.zeros(4, bool))
+    state = learner.update(state, batch, jax.random.fold_in(key, 3))
+    actions = jax.vmap(lambda k: learner.act(state, jnp.ones(OBS), k))(jax.random.split(key, 16))
+    return state, actions
+
+
 def tabular_dyna(search_control_of, planning_steps: int = 3):
     learner = learners.q_learning(S, A, alpha=0.5, gamma=0.9)
     model = models.tabular_sample_model(S, A)
@@ -109,6 +130,9 @@ EXERCISES = {
             **h,
         )
     ),  # fmt: skip
+    learners.sac: lambda **h: run_sac(
+        learners.sac(OBS, BOX, hidden=(8,), capacity=16, batch_size=4, learning_starts=1, **h)
+    ),
     search.prioritized: lambda **h: run_tabular(
         # no planning: the priorities stay queued, where gamma and theta show
         tabular_dyna(lambda learner, model: search.prioritized(S, A, model, **h), 0)
@@ -191,6 +215,26 @@ EXERCISES[models.tabular_sample_model] = model_exercise("Dyna-Q+ model")
 EXERCISES[models.neural_model] = model_exercise("neural_model, ensemble")
 
 
+@functools.cache
+def disagreement_model():
+    """The contract test's tiny ensemble and its initial state (random members)."""
+    model = contract_models._MODELS_UNDER_TEST["neural_model, ensemble"].factory(hidden=(8,))
+    with jax.ensure_compile_time_eval():  # concrete even when first asked inside a trace
+        return model, jax.jit(model.init)(jax.random.key(0))
+
+
+def run_disagreement(**hyperparameters):
+    """One step of a tiny ensemble with the disagreement bonus, on the batch of pairs
+    of the contract test's vector inputs."""
+    model, state = disagreement_model()
+    step = models.disagreement_step_fn(model, state, **hyperparameters)
+    inputs = contract_models.VECTOR
+    return step(inputs.obs, inputs.action, jax.random.key(1))
+
+
+EXERCISES[models.disagreement_step_fn] = run_disagreement
+
+
 def public_factories():
     """Every public callable of the library's packages that declares traced
     hyperparameters."""
@@ -220,7 +264,8 @@ def settings_rows(names):
     return {n: jnp.asarray([row[n] for row in rows]) for n in names}
 
 
-SLOW_EXERCISES = {planners.tabular_mcts}  # mctx compiles again; make test-slow runs it
+# mctx compiles again, SAC's step compiles for about 40 s: make test-slow runs them
+SLOW_EXERCISES = {planners.tabular_mcts, learners.sac, models.disagreement_step_fn}
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ def run_block(index: int, *replacements: tuple[str, str]) -> dict:
 
 
 def test_every_block_is_run_here():
-    assert len(BLOCKS) == 4
+    assert len(BLOCKS) == 5
 
 
 def test_compose_a_tabular_agent():
@@ -49,9 +49,33 @@ def test_neural_dyna():
 
 
 @pytest.mark.slow
-def test_decision_time_planning_and_pets():
+def test_sac_mbpo_and_value_guided_planning():
     namespace = run_block(
         2,
+        (
+            "hidden=(128, 128), learning_starts=250",
+            "hidden=(16,), batch_size=16, learning_starts=20",
+        ),
+        ("ensemble_size=7, elites=5,", "ensemble_size=2, elites=1, hidden=(16,), max_epochs=2,"),
+        ("planning_starts=250)\n", "planning_starts=20)\n"),
+        ("num_steps=250", "num_steps=40"),
+        ("run_chunk(carry, 250)", "run_chunk(carry, 40)"),
+        ("key(0), 4)  # 4 seeds", "key(0), 2)  # 4 seeds"),
+        ("range(8)", "range(2)"),
+    )
+    # per seed: one SAC update per real step from step 20, 10 per step once planning starts
+    updates = namespace["carry"].agent_state.learner.updates
+    np.testing.assert_array_equal(updates, [(80 - 20 + 1) + 10 * (80 - 20 + 1)] * 2)
+    assert namespace["actions"].shape == (2, 1, 1)
+    guided, key = namespace["guided"], namespace["jax"].random.key(1)
+    action, _ = guided.act_stateful(guided.init(key), namespace["carry"].obs[0], key)
+    assert action.shape == (1,)
+
+
+@pytest.mark.slow
+def test_decision_time_planning_and_pets():
+    namespace = run_block(
+        3,
         ("population=500, elites=50, iterations=5", "population=16, elites=4, iterations=2"),
         ("particles=20", "particles=5"),
         (
@@ -67,7 +91,7 @@ def test_decision_time_planning_and_pets():
 
 @pytest.mark.slow
 def test_tabular_decision_time_planning_and_the_blend():
-    namespace = run_block(3, ("key(0), 30))", "key(0), 4))"), ("num_episodes=10", "num_episodes=3"))
+    namespace = run_block(4, ("key(0), 30))", "key(0), 4))"), ("num_episodes=10", "num_episodes=3"))
     lengths = np.asarray(namespace["metrics"].episode_length)
     assert lengths.shape == (4, 3) and np.all(lengths >= 14)  # 14: the shortest path
     assert namespace["info"].action_values.shape == (4,)

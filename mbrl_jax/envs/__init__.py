@@ -1,10 +1,20 @@
 """Environments: the book's mazes, the racetrack, random MDPs and a continuous-force
-cart-pole (gymnax-compatible), plus any gymnax environment by name."""
+cart-pole (gymnax-compatible), plus any gymnax environment by name and, with the optional
+brax extra, brax's MuJoCo-class tasks ("brax/<name>")."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from mbrl_jax.envs.brax_env import (
+    BraxEnv,
+    BraxEnvParams,
+    BraxEnvState,
+    brax_env_names,
+    halfcheetah_reward,
+    inverted_pendulum_reward,
+    inverted_pendulum_termination,
+)
 from mbrl_jax.envs.control import (
     CartPoleParams,
     CartPoleState,
@@ -51,6 +61,9 @@ from mbrl_jax.envs.random_mdp import (
 CONTROL = {"ContinuousCartPole": ContinuousCartPole}
 
 __all__ = [
+    "BraxEnv",
+    "BraxEnvParams",
+    "BraxEnvState",
     "CONTROL",
     "EVALUATION_ITERATIONS",
     "CartPoleParams",
@@ -68,12 +81,16 @@ __all__ = [
     "RandomMDPParams",
     "acrobot_termination",
     "blocking_maze",
+    "brax_env_names",
     "cartpole_reward",
     "cartpole_termination",
     "dyna_maze",
     "evaluation_iterations",
     "greedy_policy",
     "greedy_policy_value",
+    "halfcheetah_reward",
+    "inverted_pendulum_reward",
+    "inverted_pendulum_termination",
     "make",
     "mountain_car_termination",
     "parse_layout",
@@ -90,7 +107,8 @@ __all__ = [
 
 
 def make(name: str, **kwargs: Any):
-    """``(env, env_params)`` for a maze of this package or a gymnax environment id.
+    """``(env, env_params)`` for a maze of this package, a gymnax environment id or
+    ``"brax/<name>"``, a brax environment (:class:`BraxEnv`, keywords passed to it).
 
     Unknown names raise a ValueError listing what is available.
     """
@@ -100,11 +118,14 @@ def make(name: str, **kwargs: Any):
     if name in CONTROL:
         env = CONTROL[name](**kwargs)
         return env, env.default_params
+    if name.startswith("brax/"):  # brax/<name>: a brax environment (the optional extra)
+        env = BraxEnv(name.removeprefix("brax/"), **kwargs)
+        return env, env.default_params
     import gymnax
 
     if name in gymnax.registered_envs:
         return gymnax.make(name, **kwargs)
     raise ValueError(
         f"unknown environment {name!r}; available: {sorted(MAZES) + sorted(CONTROL)} and "
-        f"the gymnax environments {sorted(gymnax.registered_envs)}"
+        f"the gymnax environments {sorted(gymnax.registered_envs)}, or 'brax/<name>'"
     )

@@ -3,6 +3,17 @@ the update rules and targets they are made of (one pure function each)."""
 
 from mbrl_jax.learners.dqn import DQN, DQNState, QNetwork, check_q_training, dqn, td_loss
 from mbrl_jax.learners.exploration import epsilon_greedy
+from mbrl_jax.learners.sac import (
+    SAC,
+    SACLosses,
+    SACState,
+    check_sac_training,
+    sac,
+    soft_q_target,
+    squashed_gaussian_log_prob,
+    squashed_gaussian_sample,
+    temperature_loss,
+)
 from mbrl_jax.learners.tabular import (
     QTable,
     as_distribution,
@@ -23,8 +34,12 @@ __all__ = [
     "DQNState",
     "QNetwork",
     "QTable",
+    "SAC",
+    "SACLosses",
+    "SACState",
     "as_distribution",
     "check_q_training",
+    "check_sac_training",
     "double_q_learning_target",
     "dqn",
     "epsilon_greedy",
@@ -35,5 +50,10 @@ __all__ = [
     "q_learning_target",
     "q_learning_update",
     "q_table_learner",
+    "sac",
+    "soft_q_target",
+    "squashed_gaussian_log_prob",
+    "squashed_gaussian_sample",
+    "temperature_loss",
     "td_loss",
 ]

@@ -4,9 +4,11 @@ Tabular (:mod:`~mbrl_jax.models.tabular`): the last-seen sample model of Dyna-Q 
 Dyna-Q+, a given model (the true environment). Distribution models
 (:mod:`~mbrl_jax.models.distribution`): visit counts, the known random MDP. Neural
 (:mod:`~mbrl_jax.models.neural`): a deterministic MLP or a probabilistic ensemble,
-built from its network and losses, normalization, training loop and propagation.
+built from its network and losses, normalization, training loop and propagation, and
+the ensemble's disagreement as an exploration bonus (:mod:`~mbrl_jax.models.disagreement`).
 """
 
+from mbrl_jax.models.disagreement import disagreement_step_fn
 from mbrl_jax.models.distribution import (
     CountModelState,
     check_outcome_overflow,
@@ -57,6 +59,7 @@ __all__ = [
     "check_propagation",
     "check_training",
     "count_distribution_model",
+    "disagreement_step_fn",
     "draw_transition",
     "ensemble_loss",
     "environment_model",

@@ -40,6 +40,7 @@ from mbrl_jax.models.normalization import (
 from mbrl_jax.models.propagation import (
     Outcome,
     TaskFn,
+    _disagreement,
     _predict,
     _Predictor,
     check_propagation,
@@ -81,7 +82,9 @@ def check_training(state_or_info: NeuralModelState | TrainInfo, where: str = "mo
 class NeuralModel(NamedTuple):
     """A learned model: the ``Model(init, update, sample)`` triple plus ``fit`` (train
     on the buffer to early stopping), ``predict`` and ``step_fn`` (rollouts), and
-    ``add_batch`` (store a whole batch of real transitions at once).
+    ``add_batch`` (store a whole batch of real transitions at once) and
+    ``disagreement(state, obs, action)`` (the members' spread on a batch, (N,), see
+    :mod:`~mbrl_jax.models.disagreement`).
 
     ``update`` stores the real transition (and takes ``train_steps_per_update``
     minibatch steps); ``sample(state, obs, action, key)`` returns a simulated
@@ -99,6 +102,7 @@ class NeuralModel(NamedTuple):
     network: MemberNetwork
     ensemble_size: int
     add_batch: Callable[..., NeuralModelState]
+    disagreement: Callable[[NeuralModelState, Any, Any], jax.Array]
 
     @property
     def model(self) -> Model:
@@ -231,7 +235,22 @@ def _checked_predict(
     return next_obs, reward, done
 
 
-def _sample(predictor: _Predictor, state: NeuralModelState, obs, action, key) -> Transition:
+def _elite_state(
+    predictor: _Predictor, state: NeuralModelState, elites: int
+) -> tuple[_Predictor, NeuralModelState]:
+    """The predictor and state restricted to the ``elites`` members of lowest validation
+    error in the last fit (MBPO's elites; all members: unchanged)."""
+    if elites == predictor.members:
+        return predictor, state
+    best = jnp.argsort(state.info.validation_error)[:elites]
+    params = jax.tree.map(lambda p: p[best], state.params)
+    return predictor._replace(members=elites), state._replace(params=params)
+
+
+def _sample(
+    predictor: _Predictor, state: NeuralModelState, obs, action, key, elites: int
+) -> Transition:
+    predictor, state = _elite_state(predictor, state, elites)
     single = jnp.ndim(obs) == 1
     batch_obs = jnp.asarray(obs)[None] if single else obs
     batch_action = jnp.asarray(action)[None] if single else jnp.asarray(action)
@@ -261,6 +280,7 @@ def neural_model(
     bootstrap: bool = True,
     train_steps_per_update: int = 0,
     logvar_bound_weight: float = 0.01,
+    elites: int | None = None,
     reward_fn: TaskFn | None = None,
     termination_fn: TaskFn | None = None,
 ) -> NeuralModel:
@@ -278,8 +298,10 @@ def neural_model(
     probabilistic=False`` is a plain deterministic MLP. ``capacity`` transitions are
     kept in the model's replay buffer; ``fit`` stops after ``patience`` epochs without
     a 1% validation improvement; ``update`` takes ``train_steps_per_update`` minibatch
-    steps (online training). ``learning_rate``, ``weight_decay`` and
-    ``logvar_bound_weight`` may be traced.
+    steps (online training). ``sample`` (Dyna's simulated transitions) draws each from
+    one of the ``elites`` members of lowest validation error in the last ``fit`` (MBPO:
+    7 members, 5 elites; None: every member); ``predict`` and ``step_fn`` use every
+    member. ``learning_rate``, ``weight_decay`` and ``logvar_bound_weight`` may be traced.
     """
     encoding = _encoding(obs_size, action_space, learn_reward=reward_fn is None)
     _check_flags(probabilistic=probabilistic, learn_termination=learn_termination)
@@ -294,6 +316,9 @@ def neural_model(
         train_steps_per_update=train_steps_per_update, logvar_bound_weight=logvar_bound_weight,
     )  # fmt: skip
     predictor = _Predictor(network, trainer.members, encoding, reward_fn, termination_fn)
+    elites = trainer.members if elites is None else check_count("elites", elites, minimum=1)
+    if elites > trainer.members:
+        raise ValueError(f"elites ({elites}) must not exceed ensemble_size ({trainer.members})")
 
     def init(key: PRNGKey) -> NeuralModelState:
         return _init_state(trainer, key)
@@ -324,10 +349,20 @@ def neural_model(
         check_propagation(propagation)
         return lambda obs, action, key: predict(state, obs, action, key, propagation)
 
+    def disagreement(state: NeuralModelState, obs, action) -> jax.Array:
+        """(obs (N, D), action (N, ...)) -> (N,): the standard deviation over members of
+        the normalized mean state change, averaged over the D dimensions."""
+        _check_obs(encoding, obs, batched=True)
+        spread = _disagreement(predictor, state.params, state.normalizer, obs, action)
+        chex.assert_shape(spread, obs.shape[:1])
+        return spread
+
     def sample(state: NeuralModelState, obs, action, key: PRNGKey) -> Transition:
-        """A simulated transition from a uniformly drawn member (TS1), one pair or a batch."""
-        return _sample(predictor, state, obs, action, key)
+        """A simulated transition from a uniformly drawn elite member (TS1), one pair or
+        a batch."""
+        return _sample(predictor, state, obs, action, key, elites)
 
     return NeuralModel(
-        init, update, sample, fit, predict, step_fn, network, trainer.members, add_batch
-    )
+        init, update, sample, fit, predict, step_fn, network, trainer.members, add_batch,
+        disagreement,
+    )  # fmt: skip

@@ -155,6 +155,19 @@ def _ts1(p: _Predictor, params, normalizer, obs, action, key: PRNGKey) -> Outcom
     return _outcome(p, normalizer, obs, action, out, k_noise, noise=True)
 
 
+def _disagreement(p: _Predictor, params, normalizer: Normalizer, obs, action) -> jax.Array:
+    """The members' spread on a batch, (N,): the standard deviation over members of the
+    normalized mean state change, averaged over the state dimensions
+    (:mod:`~mbrl_jax.models.disagreement`). Every member predicts every row. The
+    variance is taken of the deviations from member 0 (shift-invariant), so members
+    that agree give exactly 0, where ``jnp.std`` leaves the rounding of their mean."""
+    x = _encode_inputs(p.encoding, obs, action)
+    mean = _predict_all(p.network, params, normalizer, x).mean[..., : p.encoding.obs_size]
+    deviation = mean - mean[:1]
+    variance = jnp.mean(deviation**2, axis=0) - jnp.mean(deviation, axis=0) ** 2
+    return jnp.mean(jnp.sqrt(jnp.maximum(variance, 0.0)), axis=-1)
+
+
 _METHODS = {"expectation": _expectation, "ts1": _ts1, "tsinf": _tsinf}
 
 

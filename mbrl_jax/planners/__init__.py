@@ -21,6 +21,7 @@ from mbrl_jax.planners.shooting import (
     PlanInfo,
     action_bounds,
     evaluate_sequences,
+    policy_sequences,
     random_shooting,
 )
 from mbrl_jax.planners.tabular import (
@@ -56,6 +57,7 @@ __all__ = [
     "mpc",
     "mppi",
     "plan_batch",
+    "policy_sequences",
     "random_shooting",
     "rollout",
     "rollout_planner",

@@ -8,6 +8,8 @@
 
 Both search a Gaussian N(mu, sigma^2) over (H, *action_shape) sequences within the
 action bounds and warm-start the next call with the final mean shifted by one step.
+With a ``policy``, every iteration's population also holds the same policy rollouts of
+the call (TD-MPC2's policy prior, :func:`~mbrl_jax.planners.policy_sequences`).
 """
 
 from __future__ import annotations
@@ -29,13 +31,17 @@ from mbrl_jax.planners.shooting import (
     _check_common,
     _check_elites,
     _concrete_or_traced,
+    _Prior,
+    _prior,
+    _prior_sequences,
     _score,
     _Scoring,
     _shift,
     _smallest,
+    _with_prior,
     action_bounds,
 )
-from mbrl_jax.types import Planner, PRNGKey, State, StepFn, ValueFn
+from mbrl_jax.types import Planner, PolicyFn, PRNGKey, State, StepFn, ValueFn
 from mbrl_jax.validation import check_in_range, check_nonnegative
 
 
@@ -77,6 +83,7 @@ class _CEM(NamedTuple):
     iterations: int
     smoothing: Any
     scoring: _Scoring
+    prior: _Prior
 
 
 class _CEMCarry(NamedTuple):
@@ -85,14 +92,18 @@ class _CEMCarry(NamedTuple):
     best: _Best
 
 
-def _cem_iteration(search: _CEM, step_fn: StepFn, state: State, carry: _CEMCarry, key):
-    """One CEM round: sample around the mean, score, refit to the elites."""
+def _cem_iteration(
+    search: _CEM, step_fn: StepFn, state: State, prior: jax.Array | None, carry: _CEMCarry, key
+):
+    """One CEM round: sample around the mean (beside the ``prior`` sequences, if any),
+    score, refit to the elites."""
     gaussian = search.gaussian
     k_sample, k_eval = jax.random.split(key)
     noise = jax.random.truncated_normal(
-        k_sample, -2.0, 2.0, (search.population, *gaussian.plan_shape)
+        k_sample, -2.0, 2.0, (search.population - search.prior.count, *gaussian.plan_shape)
     )
-    sequences = jnp.clip(carry.mean + carry.std * noise, *gaussian.bounds)
+    sampled = jnp.clip(carry.mean + carry.std * noise, *gaussian.bounds)
+    sequences = _with_prior(sampled, prior)
     returns = _score(search.scoring, step_fn, state, sequences, k_eval)
     _, top = jax.lax.top_k(returns, search.elites)
     mean, std = _refit(carry.mean, carry.std, sequences[top], search.smoothing)
@@ -106,7 +117,8 @@ def _cem_plan(
     chex.assert_shape(planner_state.mean, gaussian.plan_shape)
     std = jnp.broadcast_to(gaussian.std0, gaussian.plan_shape)
     init = _CEMCarry(planner_state.mean, std, _Best(jnp.array(-jnp.inf), planner_state.mean))
-    iteration = functools.partial(_cem_iteration, search, step_fn, state)
+    prior = _prior_sequences(search.prior, step_fn, state, key)
+    iteration = functools.partial(_cem_iteration, search, step_fn, state, prior)
     final, _ = jax.lax.scan(iteration, init, jax.random.split(key, search.iterations))
     info = PlanInfo(final.best.value, final.best.sequence, final.mean)
     return final.mean[0], GaussianPlanState(_shift(final.mean, gaussian.middle)), info
@@ -125,6 +137,8 @@ def cem(
     init_std: Any = None,
     gamma: Any = 1.0,
     value_fn: ValueFn | None = None,
+    policy: PolicyFn | None = None,
+    prior_fraction: float = 0.05,
     low: Any = None,
     high: Any = None,
 ) -> Planner:
@@ -146,12 +160,21 @@ def cem(
     call; mu starts at the previous call's final mean shifted by one step (the
     middle of the bounds at the first call). The first action of the final mu is
     taken.
+
+    With a ``policy`` (TD-MPC2's policy prior), each call rolls it through the StepFn
+    (:func:`~mbrl_jax.planners.policy_sequences`, clipped to the bounds) for
+    round(``prior_fraction`` x ``population``) sequences (at least one when the
+    fraction is positive; halves round up), and these take the place of as many
+    Gaussian samples in every iteration, so an elite can be a policy sequence.
+    ``prior_fraction`` (static, in [0, 1]) is unused without a policy; with none the
+    planner is the plain CEM, draw for draw.
     """
     _check_common(horizon, population, particles, gamma)
     elites, iterations = _check_elites(population, elites, iterations, smoothing)
     gaussian = _gaussian(action_space, horizon, init_std, low, high, "cem")
     scoring = _Scoring(particles, gamma, value_fn)
-    search = _CEM(gaussian, population, elites, iterations, smoothing, scoring)
+    prior = _prior(policy, prior_fraction, population, horizon, gaussian.bounds)
+    search = _CEM(gaussian, population, elites, iterations, smoothing, scoring, prior)
 
     def init(key: PRNGKey) -> GaussianPlanState:
         return GaussianPlanState(jnp.broadcast_to(gaussian.middle, gaussian.plan_shape))
@@ -198,6 +221,7 @@ class _ICEM(NamedTuple):
     beta: Any
     smoothing: Any
     scoring: _Scoring
+    prior: _Prior
 
 
 class _ICEMCarry(NamedTuple):
@@ -208,14 +232,23 @@ class _ICEMCarry(NamedTuple):
 
 
 def _icem_iteration(
-    search: _ICEM, step_fn: StepFn, state: State, carry: _ICEMCarry, key, size: int, last: bool
+    search: _ICEM,
+    step_fn: StepFn,
+    state: State,
+    prior: jax.Array | None,
+    carry: _ICEMCarry,
+    key,
+    size: int,
+    last: bool,
 ) -> _ICEMCarry:
-    """One iCEM round of ``size`` colored samples, the carried elites and, in the
-    ``last`` round, the mean itself."""
+    """One iCEM round of ``size`` sequences (the ``prior`` ones, if any, and colored
+    samples), the carried elites and, in the ``last`` round, the mean itself."""
     gaussian = search.gaussian
     k_sample, k_eval = jax.random.split(key)
-    noise = colored_noise(k_sample, search.beta, (size, *gaussian.plan_shape))
-    samples = [jnp.clip(carry.mean + carry.std * noise, *gaussian.bounds), carry.carried]
+    rows = max(size - search.prior.count, 0)
+    noise = colored_noise(k_sample, search.beta, (rows, *gaussian.plan_shape))
+    sampled = jnp.clip(carry.mean + carry.std * noise, *gaussian.bounds)
+    samples = [_with_prior(sampled, prior), carry.carried]
     if last:
         samples.append(carry.mean[None])
     sequences = jnp.concatenate(samples, axis=0)
@@ -236,10 +269,11 @@ def _icem_plan(
     std = jnp.broadcast_to(search.gaussian.std0, plan_shape)
     best = _Best(jnp.array(-jnp.inf), planner_state.mean)
     carry = _ICEMCarry(planner_state.mean, std, planner_state.elites, best)
+    prior = _prior_sequences(search.prior, step_fn, state, key)
     last = len(search.sizes) - 1
     for i, size in enumerate(search.sizes):
         k = jax.random.fold_in(key, i)
-        carry = _icem_iteration(search, step_fn, state, carry, k, size, i == last)
+        carry = _icem_iteration(search, step_fn, state, prior, carry, k, size, i == last)
     fill = carry.mean[-1]
     next_state = ICEMState(
         _shift(carry.mean, fill), jax.vmap(lambda e: _shift(e, fill))(carry.carried)
@@ -264,6 +298,8 @@ def icem(
     init_std: Any = None,
     gamma: Any = 1.0,
     value_fn: ValueFn | None = None,
+    policy: PolicyFn | None = None,
+    prior_fraction: float = 0.05,
     low: Any = None,
     high: Any = None,
 ) -> Planner:
@@ -278,7 +314,10 @@ def icem(
 
     The other settings and the defaults are :func:`cem`'s, so that swapping one for
     the other compares like with like; ``beta``, ``decay`` and ``keep_fraction``
-    default to values the paper uses.
+    default to values the paper uses. A ``policy`` prior is :func:`cem`'s:
+    round(``prior_fraction`` x ``population``) policy sequences per call, in every
+    iteration in place of as many colored samples (an iteration smaller than them
+    samples none and evaluates them all).
     """
     _check_common(horizon, population, particles, gamma)
     elites, iterations = _check_elites(population, elites, iterations, smoothing)
@@ -289,7 +328,8 @@ def icem(
     kept = int(keep_fraction * elites)
     sizes = tuple(max(int(population / decay**i), 2 * elites) for i in range(iterations))
     scoring = _Scoring(particles, gamma, value_fn)
-    search = _ICEM(gaussian, sizes, elites, kept, beta, smoothing, scoring)
+    prior = _prior(policy, prior_fraction, population, horizon, gaussian.bounds)
+    search = _ICEM(gaussian, sizes, elites, kept, beta, smoothing, scoring, prior)
 
     def init(key: PRNGKey) -> ICEMState:
         mean = jnp.broadcast_to(gaussian.middle, gaussian.plan_shape)

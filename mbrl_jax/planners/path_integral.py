@@ -19,13 +19,17 @@ from mbrl_jax.planners.shooting import (
     _best,
     _check_common,
     _concrete_or_traced,
+    _Prior,
+    _prior,
+    _prior_sequences,
     _score,
     _Scoring,
     _shift,
     _smallest,
+    _with_prior,
     action_bounds,
 )
-from mbrl_jax.types import Planner, PRNGKey, State, StepFn, ValueFn
+from mbrl_jax.types import Planner, PolicyFn, PRNGKey, State, StepFn, ValueFn
 from mbrl_jax.validation import check_count, check_in_range, check_nonnegative
 
 
@@ -44,6 +48,7 @@ class _MPPI(NamedTuple):
     iterations: int
     temperature: Any
     scoring: _Scoring
+    prior: _Prior
 
 
 class _MPPICarry(NamedTuple):
@@ -51,11 +56,16 @@ class _MPPICarry(NamedTuple):
     best: _Best
 
 
-def _mppi_iteration(search: _MPPI, step_fn: StepFn, state: State, carry: _MPPICarry, key):
-    """One MPPI round: u <- sum_k w_k clip(u + noise_k)."""
+def _mppi_iteration(
+    search: _MPPI, step_fn: StepFn, state: State, prior: jax.Array | None, carry: _MPPICarry, key
+):
+    """One MPPI round: u <- sum_k w_k u_k over u_k = clip(u + noise_k) and the
+    ``prior`` sequences, if any."""
     k_sample, k_eval = jax.random.split(key)
-    noise = jax.random.normal(k_sample, (search.population, *search.plan_shape))
-    sequences = jnp.clip(carry.mean + search.std * noise, *search.bounds)
+    rows = search.population - search.prior.count
+    noise = jax.random.normal(k_sample, (rows, *search.plan_shape))
+    sampled = jnp.clip(carry.mean + search.std * noise, *search.bounds)
+    sequences = _with_prior(sampled, prior)
     returns = _score(search.scoring, step_fn, state, sequences, k_eval)
     # Finite returns only: a -inf (diverged) sequence gets weight 0.
     finite = jnp.where(jnp.isfinite(returns), returns, -1e30)
@@ -69,7 +79,8 @@ def _mppi_plan(
 ):
     chex.assert_shape(planner_state.mean, search.plan_shape)
     init = _MPPICarry(planner_state.mean, _Best(jnp.array(-jnp.inf), planner_state.mean))
-    iteration = functools.partial(_mppi_iteration, search, step_fn, state)
+    prior = _prior_sequences(search.prior, step_fn, state, key)
+    iteration = functools.partial(_mppi_iteration, search, step_fn, state, prior)
     final, _ = jax.lax.scan(iteration, init, jax.random.split(key, search.iterations))
     info = PlanInfo(final.best.value, final.best.sequence, final.mean)
     return final.mean[0], GaussianPlanState(_shift(final.mean, search.middle)), info
@@ -87,6 +98,8 @@ def mppi(
     particles: int = 1,
     gamma: Any = 1.0,
     value_fn: ValueFn | None = None,
+    policy: PolicyFn | None = None,
+    prior_fraction: float = 0.05,
     low: Any = None,
     high: Any = None,
 ) -> Planner:
@@ -104,6 +117,12 @@ def mppi(
 
     at ``temperature`` lambda. The plan, shifted by one step, warm-starts the next
     call.
+
+    With a ``policy`` (TD-MPC2's policy prior), round(``prior_fraction`` x
+    ``population``) of the u_k (at least one when the fraction is positive; halves
+    round up) are the policy's rollouts of this call
+    (:func:`~mbrl_jax.planners.policy_sequences`) in every iteration, not perturbations.
+    ``prior_fraction`` (static, in [0, 1]) is unused without a policy.
     """
     _check_common(horizon, population, particles, gamma)
     iterations = check_count("iterations", iterations, minimum=1)
@@ -114,7 +133,10 @@ def mppi(
     check_nonnegative("noise_std", _smallest(std))
     plan_shape = (horizon, *bounds.low.shape)
     scoring = _Scoring(particles, gamma, value_fn)
-    search = _MPPI(bounds, middle, std, plan_shape, population, iterations, temperature, scoring)
+    prior = _prior(policy, prior_fraction, population, horizon, bounds)
+    search = _MPPI(
+        bounds, middle, std, plan_shape, population, iterations, temperature, scoring, prior
+    )
 
     def init(key: PRNGKey) -> GaussianPlanState:
         return GaussianPlanState(jnp.broadcast_to(middle, plan_shape))

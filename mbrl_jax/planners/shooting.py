@@ -8,7 +8,10 @@ of length ``horizon``, rolls each out ``particles`` times from the current state
 once, candidate-major, :func:`evaluate_sequences`) and scores a sequence by its mean
 return over particles. The first action of the chosen sequence is taken
 (model-predictive control) and the plan, shifted by one step, warm-starts the next
-call. The others:
+call. With a ``policy`` (a :data:`~mbrl_jax.types.PolicyFn`), ``prior_fraction`` of the
+population is the policy's own rollouts through the StepFn (:func:`policy_sequences`,
+TD-MPC2's policy prior), and a ``value_fn`` values the states reached after the horizon
+(:func:`~mbrl_jax.planners.rollout`). The others:
 
 - :func:`~mbrl_jax.planners.cem` and :func:`~mbrl_jax.planners.icem`
   (``cross_entropy.py``): a Gaussian over sequences refitted to the elites;
@@ -20,6 +23,7 @@ call. The others:
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import chex
@@ -29,7 +33,7 @@ import numpy as np
 
 from mbrl_jax.hyperparameters import traced
 from mbrl_jax.planners.rollout import _repeat_state, rollout
-from mbrl_jax.types import Planner, PRNGKey, State, StepFn, ValueFn
+from mbrl_jax.types import Planner, PolicyFn, PRNGKey, State, StepFn, ValueFn
 from mbrl_jax.validation import check_count, check_in_range, continuous_action_shape
 
 
@@ -147,6 +151,105 @@ def evaluate_sequences(
     return jnp.where(jnp.isfinite(mean), mean, -jnp.inf)
 
 
+def policy_sequences(
+    policy: PolicyFn,
+    step_fn: StepFn,
+    state: State,
+    key: PRNGKey,
+    *,
+    num: int,
+    horizon: int,
+    bounds: Bounds | None = None,
+) -> jax.Array:
+    """``num`` action sequences (num, horizon, *action_shape) of ``policy`` rolled through
+    ``step_fn`` from one start ``state`` (TD-MPC2's policy trajectories, Hansen et al.
+    2024): a_t = clip(policy(s_t), bounds), s_{t+1} = step_fn(s_t, a_t) for t < horizon,
+    the ``num`` rollouts side by side (row i of a TSinf ensemble keeps member i mod E).
+    ``bounds`` (an :class:`Bounds`, e.g. :func:`action_bounds` of the space) clips the
+    policy's actions; None leaves them as they are. One key for the policy's draws and
+    one for the model's at each step; the last state is not stepped (its action ends
+    the sequence). Steps after a rollout terminates still follow the policy: a planner
+    counts no reward after termination."""
+    num = check_count("num", num, minimum=1)
+    horizon = check_count("horizon", horizon, minimum=1)
+    k_act, k_step = jax.random.split(key)
+    act_keys = jax.random.split(k_act, horizon)
+
+    def act(states: State, k: PRNGKey) -> jax.Array:
+        actions = policy(states, k)
+        chex.assert_axis_dimension(actions, 0, num)
+        return actions if bounds is None else jnp.clip(actions, bounds.low, bounds.high)
+
+    def step(states: State, keys) -> tuple[State, jax.Array]:
+        actions = act(states, keys[0])
+        next_states, _, _ = step_fn(states, actions, keys[1])
+        return next_states, actions
+
+    xs = (act_keys[:-1], jax.random.split(k_step, horizon - 1))
+    last_state, actions = jax.lax.scan(step, _repeat_state(state, num), xs)
+    actions = jnp.concatenate([actions, act(last_state, act_keys[-1])[None]], axis=0)
+    return jnp.swapaxes(actions, 0, 1)
+
+
+# The data folded into a planning call's key for the policy's rollouts, so that the
+# search's own draws are those of the same planner without a policy.
+_PRIOR_STREAM = 0x5EED
+
+
+class _Prior(NamedTuple):
+    """A planner's policy prior: ``count`` rollouts of ``policy`` (0: none) per call."""
+
+    policy: PolicyFn | None
+    count: int
+    horizon: int
+    bounds: Bounds
+
+
+def _prior(
+    policy: PolicyFn | None, prior_fraction: Any, population: int, horizon: int, bounds: Bounds
+) -> _Prior:
+    """The checked prior of a planner: round(prior_fraction x population) sequences
+    (halves rounded up), at least 1 when the fraction is positive, none without a
+    policy."""
+    if isinstance(prior_fraction, jax.core.Tracer):
+        raise ValueError(
+            "prior_fraction is static (it sets how many sequences the policy rolls out): "
+            "pass a Python number in [0.0, 1.0], got a traced value"
+        )
+    check_in_range("prior_fraction", prior_fraction, 0.0, 1.0)
+    if policy is not None and not callable(policy):
+        raise TypeError(f"policy must be a PolicyFn policy(states, key) -> actions, got {policy!r}")
+    count = 0
+    if policy is not None and prior_fraction > 0:
+        count = max(1, math.floor(prior_fraction * population + 0.5))
+    return _Prior(policy, count, horizon, bounds)
+
+
+def _prior_sequences(
+    prior: _Prior, step_fn: StepFn, state: State, key: PRNGKey
+) -> jax.Array | None:
+    """This call's policy sequences (count, H, *action_shape), None without a prior."""
+    if prior.count == 0:
+        return None
+    k_prior = jax.random.fold_in(key, _PRIOR_STREAM)
+    return policy_sequences(
+        prior.policy,
+        step_fn,
+        state,
+        k_prior,
+        num=prior.count,
+        horizon=prior.horizon,
+        bounds=prior.bounds,
+    )
+
+
+def _with_prior(sampled: jax.Array, prior_sequences: jax.Array | None) -> jax.Array:
+    """The population: the policy's sequences first, then the sampled ones."""
+    if prior_sequences is None:
+        return sampled
+    return jnp.concatenate([prior_sequences, sampled], axis=0)
+
+
 class _Scoring(NamedTuple):
     """How a shooting planner scores its candidates (see :func:`evaluate_sequences`)."""
 
@@ -209,8 +312,9 @@ def _best(sequences: jax.Array, returns: jax.Array, best: _Best) -> _Best:
 
 class _RandomShooting(NamedTuple):
     bounds: Bounds
-    shape: tuple[int, ...]  # (population, H, *action_shape)
+    shape: tuple[int, ...]  # (population - prior sequences, H, *action_shape): the draws
     scoring: _Scoring
+    prior: _Prior
 
 
 def _random_shooting_plan(
@@ -218,7 +322,8 @@ def _random_shooting_plan(
 ):
     k_sample, k_eval = jax.random.split(key)
     low, high = search.bounds
-    sequences = jax.random.uniform(k_sample, search.shape, minval=low, maxval=high)
+    sampled = jax.random.uniform(k_sample, search.shape, minval=low, maxval=high)
+    sequences = _with_prior(sampled, _prior_sequences(search.prior, step_fn, state, key))
     returns = _score(search.scoring, step_fn, state, sequences, k_eval)
     i = jnp.argmax(returns)
     return sequences[i, 0], planner_state, PlanInfo(returns[i], sequences[i], sequences[i])
@@ -233,6 +338,8 @@ def random_shooting(
     particles: int = 1,
     gamma: Any = 1.0,
     value_fn: ValueFn | None = None,
+    policy: PolicyFn | None = None,
+    prior_fraction: float = 0.05,
     low: Any = None,
     high: Any = None,
 ) -> Planner:
@@ -241,12 +348,17 @@ def random_shooting(
     ``low``/``high``); the first action of the best is taken. Each sequence is
     scored by its mean return over ``particles`` rollouts, discounted by ``gamma``
     and bootstrapped by ``value_fn`` after ``horizon`` steps. The planner state is
-    ``()``. Defaults: the sizes of :func:`~mbrl_jax.planners.cem`'s (PETS)."""
+    ``()``. Defaults: the sizes of :func:`~mbrl_jax.planners.cem`'s (PETS).
+
+    With a ``policy``, round(``prior_fraction`` x ``population``) of the sequences (at
+    least one when the fraction is positive; halves round up) are the policy's
+    rollouts through the StepFn (:func:`policy_sequences`) instead of uniform draws.
+    ``prior_fraction`` (static, in [0, 1]) is unused without a policy."""
     _check_common(horizon, population, particles, gamma)
     bounds = action_bounds(action_space, low, high, who="random_shooting")
-    search = _RandomShooting(
-        bounds, (population, horizon, *bounds.low.shape), _Scoring(particles, gamma, value_fn)
-    )
+    prior = _prior(policy, prior_fraction, population, horizon, bounds)
+    shape = (population - prior.count, horizon, *bounds.low.shape)
+    search = _RandomShooting(bounds, shape, _Scoring(particles, gamma, value_fn), prior)
 
     def init(key: PRNGKey) -> tuple:
         return ()

@@ -8,13 +8,14 @@ Planning step j of a branch proposes the state the model reached at step j - 1,
 so the n planning updates of a real step walk the branches k steps deep, then
 start new ones. With k = 1 every planning step starts afresh from real states:
 classic Dyna's one-step planning (S&B section 8.2) on a batch. A branch whose
-simulated transition terminates restarts from a fresh real state.
+simulated transition terminates restarts from a fresh real state. k may grow with the
+real steps seen (:func:`rollout_length_schedule`, MBPO's linear schedule).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,8 +27,37 @@ from mbrl_jax.validation import check_count
 
 class BranchState(NamedTuple):
     obs: jax.Array  # (batch_size, obs_size) where each branch stands
-    depth: jax.Array  # () int32 model steps taken along the current branches, 0 .. horizon - 1
+    depth: jax.Array  # () int32 model steps taken along the current branches, 0 .. k - 1
     real_steps: jax.Array  # () int32 real transitions seen
+
+
+def rollout_length_schedule(
+    first_step: int, last_step: int, min_length: int, max_length: int
+) -> Callable[[jax.Array], jax.Array]:
+    """MBPO's rollout length k against real steps t (Janner et al. 2019, appendix C):
+
+        k(t) = floor( min_length + clip((t - first_step) / (last_step - first_step), 0, 1)
+                                   x (max_length - min_length) )
+
+    ``min_length`` until ``first_step``, rising linearly to ``max_length`` at ``last_step``."""
+    min_length = check_count("min_length", min_length, minimum=1)
+    max_length = check_count("max_length", max_length, minimum=min_length)
+    first_step = check_count("first_step", first_step, minimum=0)
+    last_step = check_count("last_step", last_step, minimum=first_step + 1)
+
+    def length(real_steps: jax.Array) -> jax.Array:
+        progress = jnp.clip((real_steps - first_step) / (last_step - first_step), 0.0, 1.0)
+        return jnp.floor(min_length + progress * (max_length - min_length)).astype(jnp.int32)
+
+    return length
+
+
+def _horizon_of(horizon: Any) -> Callable[[jax.Array], Any]:
+    """``horizon`` (a count, or a schedule of real steps) as a schedule, checked."""
+    if callable(horizon):
+        return horizon
+    horizon = check_count("horizon (the rollout length k)", horizon, minimum=1)
+    return lambda real_steps: horizon
 
 
 def _model_buffer(model_state: State) -> ReplayBuffer:
@@ -40,12 +70,13 @@ def branched_rollouts(
     obs_size: int,
     *,
     batch_size: int = 64,
-    horizon: int = 1,
+    horizon: int | Callable[[jax.Array], jax.Array] = 1,
     planning_starts: int = 1,
     real_buffer: Callable[[State], ReplayBuffer] = _model_buffer,
 ) -> SearchControl:
     """Propose ``batch_size`` (obs, action) pairs per planning step along branched
-    rollouts of ``horizon`` model steps (see the module docstring).
+    rollouts of ``horizon`` model steps (see the module docstring): a count, or a
+    schedule ``horizon(real_steps) -> k`` (:func:`rollout_length_schedule`).
 
     Start states are drawn from ``real_buffer(model_state)`` (the model's buffer of
     real transitions by default); actions come from ``learner.act`` on the current
@@ -54,7 +85,7 @@ def branched_rollouts(
     """
     obs_size = check_count("obs_size", obs_size, minimum=1)
     batch_size = check_count("batch_size", batch_size, minimum=1)
-    horizon = check_count("horizon (the rollout length k)", horizon, minimum=1)
+    horizon_of = _horizon_of(horizon)
     planning_starts = check_count("planning_starts", planning_starts, minimum=1)
 
     def fresh_states(model_state: State, key: PRNGKey) -> jax.Array:
@@ -79,7 +110,10 @@ def branched_rollouts(
             return state._replace(real_steps=state.real_steps + 1)
         ended = transition.done[:, None]
         obs = jnp.where(ended, fresh_states(model_state, key), transition.next_obs)
-        return state._replace(obs=obs, depth=(state.depth + 1) % horizon)
+        depth = state.depth + 1
+        return state._replace(
+            obs=obs, depth=jnp.where(depth >= horizon_of(state.real_steps), 0, depth)
+        )
 
     def propose(state: BranchState, learner_state, model_state, key: PRNGKey):
         k_start, k_act = jax.random.split(key)

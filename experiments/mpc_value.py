@@ -1,0 +1,472 @@
+"""Value-bootstrapped MPC (the blend of decision-time and background planning) against
+PETS at its full horizon, SAC alone and MBPO, on gymnax ``Pendulum-v1`` and the
+continuous cart-pole: return against real environment steps, seeds vmapped.
+
+The groups, per task (``tasks``):
+
+- ``PETS H=h``: the PETS loop of ``pets-pendulum`` / ``pets-cartpole`` (their nested
+  configs ``pets_pendulum.*`` / ``pets_cartpole.*``, default their ``cpu`` presets' CEM
+  and ensemble; the top-level ``runs`` and ``seed`` replace theirs). Trial 0 is random;
+  trial t ends at real step (t + 1) x trial_length.
+- ``value-MPC H=h``: :func:`mbrl_jax.blend.value_guided` over the MBPO agent of
+  :func:`experiments.mbpo_common.make_parts` (SAC + ensemble + G branched-rollout
+  updates per real step): from ``planning_starts`` (the first refit) on it acts by CEM
+  through the ensemble with TSinf particles, h steps, the return bootstrapped by
+  gamma^h V_SAC(s_h) and ``prior_fraction`` of the population the SAC policy's rollouts.
+- ``SAC`` (G = 0) and ``MBPO G=n`` (:mod:`experiments.mbpo_common`).
+
+Every model-based group uses the task's known reward (and the cart-pole's known
+termination), as the PETS experiments do, so the model learns the dynamics only.
+
+What a curve measures (the same for all: the return of the agent as it acts when
+deployed): SAC and MBPO act by sampling their stochastic policy while training, so
+their curve is the greedy (mean-action) policy's return over ``eval_episodes`` real
+episodes after each chunk of ``eval_every`` real steps. PETS and value-MPC act by their
+planner, whose action is the CEM mean (deterministic given the model), so their curve
+is the return of the real episodes they act in: value-MPC's points are the mean return
+of the episodes that ended within each chunk (none: a gap), PETS's the trial's episode.
+``actor_greedy`` holds value-MPC's own SAC actor evaluated greedily (what background
+learning from the planner's data gave), ``acting_returns`` every Dyna group's training
+episodes.
+
+``compute`` states the planning compute per real step: model steps per decision =
+population x particles x horizon x iterations (+ prior count x horizon for the policy's
+rollouts), with the value and policy evaluations, and the background model steps
+(G x rollout_batch x rollout length) of the Dyna groups.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from mbrl_jax.blend import ValueGuidedState, value_guided
+from mbrl_jax.config import setting
+from mbrl_jax.envs import cartpole_reward, cartpole_termination, make, pendulum_reward
+from mbrl_jax.learners import check_sac_training
+from mbrl_jax.models import check_training
+from mbrl_jax.pets import run_pets
+from mbrl_jax.planners import cem
+from mbrl_jax.results import curve, make_result, timing_line
+from mbrl_jax.sweep import seed_keys
+from mbrl_jax.timing import Timing, compile_timed, run_timed
+from mbrl_jax.train import TrainConfig, make_train_chunks
+from mbrl_jax.validation import check_count, check_in_range
+
+from . import pets_cartpole, pets_pendulum
+from .mbpo_common import MBPOConfig, Parts, check_common, greedy_return, make_parts
+from .mbpo_common import steps_to_target as _steps_to_target
+from .pets_common import CEMConfig
+
+NAME = "mpc-value"
+DESCRIPTION = "value-bootstrapped MPC (H <= 5) vs PETS, SAC and MBPO on Pendulum and cart-pole"
+GROUPS = ("PETS", "value-MPC", "SAC", "MBPO")
+
+
+class Task(NamedTuple):
+    env_id: str  # an mbrl_jax.envs.make name
+    title: str
+    reward_fn: Any
+    termination_fn: Any
+    target: float  # the return that counts as solved
+
+
+TASKS = {
+    "pendulum": Task("Pendulum-v1", "Pendulum-v1", pendulum_reward, None, -200.0),
+    "cartpole": Task(
+        "ContinuousCartPole", "cart-pole", cartpole_reward, cartpole_termination, 190.0
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Config(MBPOConfig):
+    """The four groups on each task; SAC's and MBPO's settings are :class:`MBPOConfig`'s."""
+
+    tasks: tuple[str, ...] = setting(("pendulum", "cartpole"), f"tasks, of {tuple(TASKS)}")
+    groups: tuple[str, ...] = setting(GROUPS, f"groups run, of {GROUPS}")
+    eval_every: int = setting(
+        200, "real steps per chunk: the model is refitted and the greedy policy evaluated after it"
+    )
+    learning_starts: int = setting(
+        200, "real steps of uniform random actions before SAC starts learning"
+    )
+    num_steps: int = setting(10_000, "real steps of SAC alone")
+    planning_num_steps: int = setting(3_000, "real steps of each MBPO and value-MPC run")
+    planning_steps: int = setting(10, "G, gradient steps on model rollouts per real step")
+    mpc_horizons: tuple[int, ...] = setting((3,), "value-MPC's planning horizons H (<= 5)")
+    mpc: CEMConfig = setting(
+        CEMConfig(horizon=3, population=64, elites=8, iterations=4, particles=5),
+        "value-MPC's CEM (its horizon is replaced by each of mpc_horizons)",
+    )
+    prior_fraction: float = setting(0.05, "share of the CEM population from the SAC policy")
+    pets_pendulum: pets_pendulum.Config = setting(
+        pets_pendulum.PRESETS["cpu"], "PETS on Pendulum-v1 (runs and seed: the top-level ones)"
+    )
+    pets_cartpole: pets_cartpole.Config = setting(
+        pets_cartpole.PRESETS["cpu"], "PETS on the cart-pole (runs and seed: the top-level ones)"
+    )
+
+
+def _tiny_pets(config):
+    planner = CEMConfig(horizon=5, population=8, elites=2, iterations=1, particles=2)
+    return replace(config, trials=1, ensemble_size=2, hidden=(16,), max_epochs=2, planner=planner)
+
+
+_TINY = dict(
+    runs=2,
+    num_steps=200,
+    planning_num_steps=200,
+    eval_every=100,
+    eval_episodes=1,
+    learning_starts=50,
+    hidden=(16, 16),
+    batch_size=16,
+    rollout_batch=8,
+    planning_steps=2,
+    ensemble_size=2,
+    elites=2,
+    model_hidden=(16,),
+    model_max_epochs=2,
+    model_capacity=400,
+    mpc_horizons=(2,),
+    mpc=CEMConfig(horizon=2, population=8, elites=2, iterations=1, particles=2),
+)
+
+PRESETS = {
+    "cpu": Config(),
+    "tiny": replace(
+        Config(),
+        **_TINY,
+        pets_pendulum=_tiny_pets(pets_pendulum.PRESETS["cpu"]),
+        pets_cartpole=_tiny_pets(pets_cartpole.PRESETS["cpu"]),
+    ),
+    "gpu": replace(
+        Config(),
+        num_steps=20_000,
+        planning_num_steps=5_000,
+        hidden=(256, 256),
+        mpc_horizons=(1, 3, 5),
+        mpc=CEMConfig(horizon=5, population=256, elites=32, iterations=6, particles=8),
+        pets_pendulum=pets_pendulum.PRESETS["paper"],
+        pets_cartpole=pets_cartpole.PRESETS["paper"],
+    ),
+}
+
+
+def _pets_config(config: Config, task: str):
+    nested = config.pets_pendulum if task == "pendulum" else config.pets_cartpole
+    return replace(nested, runs=config.runs, seed=config.seed)
+
+
+def _pets(config: Config, task: str):
+    module = pets_pendulum if task == "pendulum" else pets_cartpole
+    return module.pets(_pets_config(config, task))
+
+
+def _planner_of(space, config: Config, horizon: int):
+    p = config.mpc
+
+    def planner_of(value_fn, policy):
+        return cem(
+            space,
+            horizon=horizon,
+            population=p.population,
+            elites=p.elites,
+            iterations=p.iterations,
+            smoothing=p.smoothing,
+            particles=p.particles,
+            gamma=config.gamma,
+            value_fn=value_fn,
+            policy=policy,
+            prior_fraction=config.prior_fraction,
+        )
+
+    return planner_of
+
+
+def _mpc_parts(env, env_params, config: Config, task: Task, horizon: int) -> Parts:
+    """value_guided over the MBPO agent: CEM of ``horizon`` steps through the ensemble."""
+    mbpo = make_parts(
+        env, env_params, config.planning_steps, config, config.planning_num_steps,
+        task.reward_fn, task.termination_fn,
+    )  # fmt: skip
+    agent = value_guided(
+        mbpo.agent,
+        mbpo.learner,
+        _planner_of(env.action_space(env_params), config, horizon),
+        lambda m: mbpo.model.step_fn(m, "tsinf"),
+        planning_starts=max(config.eval_every, config.learning_starts),
+    )
+    return Parts(agent, mbpo.learner, mbpo.model)
+
+
+def _dyna_state(agent_state: Any) -> Any:
+    """The wrapped Dyna state of a value-MPC agent, or the agent state itself."""
+    return agent_state.agent if isinstance(agent_state, ValueGuidedState) else agent_state
+
+
+def _with_dyna_state(agent_state: Any, dyna_state: Any) -> Any:
+    if isinstance(agent_state, ValueGuidedState):
+        return agent_state._replace(agent=dyna_state)
+    return dyna_state
+
+
+def _make_chunk(env, env_params, parts: Parts, config: Config):
+    """``(start, chunk(carry, key) -> (carry, (greedy return, step metrics)))``: a chunk
+    of ``eval_every`` real steps (every step logged), the refit and a greedy evaluation
+    of the SAC actor."""
+    start, run_chunk = make_train_chunks(
+        env, parts.agent, TrainConfig(num_steps=config.eval_every), env_params
+    )
+
+    def chunk(carry, key):
+        k_fit, k_eval = jax.random.split(key)
+        carry, metrics = run_chunk(carry, config.eval_every)
+        dyna_state = _dyna_state(carry.agent_state)
+        if parts.model is not None:
+            dyna_state = dyna_state._replace(model=parts.model.fit(dyna_state.model, k_fit))
+            carry = carry._replace(agent_state=_with_dyna_state(carry.agent_state, dyna_state))
+        learner_state = parts.learner_state(dyna_state)
+        act = lambda obs: parts.learner.mean_action(learner_state, obs)  # noqa: E731
+        return carry, (greedy_return(env, env_params, act, k_eval, config.eval_episodes), metrics)
+
+    return start, chunk
+
+
+def episode_returns_per_chunk(cumulative: np.ndarray, episodes: np.ndarray, chunk: int):
+    """Per seed (rows) and chunk of ``chunk`` steps, the mean return of the episodes
+    that ended in it (NaN if none), from the per-step cumulative reward and episode
+    count of a run."""
+    seeds, steps = cumulative.shape
+    out = np.full((seeds, steps // chunk), np.nan)
+    for s in range(seeds):
+        ends = np.flatnonzero(np.diff(episodes[s], prepend=0) > 0)
+        totals = np.diff(cumulative[s, ends], prepend=0.0)
+        for c in range(steps // chunk):
+            inside = (ends >= c * chunk) & (ends < (c + 1) * chunk)
+            if inside.any():
+                out[s, c] = totals[inside].mean()
+    return out
+
+
+class GroupRun(NamedTuple):
+    greedy: np.ndarray  # (seeds, chunks) greedy return of the SAC actor
+    acting: np.ndarray  # (seeds, chunks) mean return of the training episodes ended
+    timing: Timing
+
+
+def run_dyna_group(env, env_params, parts: Parts, config: Config, steps: int, keys, bar=None):
+    """Train one SAC / MBPO / value-MPC group over all seeds (vmapped chunks)."""
+    start, chunk = _make_chunk(env, env_params, parts, config)
+    start, chunk = jax.vmap(start), jax.vmap(chunk)
+    start_c, timing = compile_timed(start, keys)
+    carry, run_s = run_timed(start_c, keys)
+    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 7))(keys)
+    chunk_c, chunk_timing = compile_timed(chunk, carry, eval_keys)
+    timing, greedy, cumulative, episodes = timing + chunk_timing, [], [], []
+    for i in range(steps // config.eval_every):
+        k = jax.vmap(lambda key, i=i: jax.random.fold_in(key, i))(eval_keys)
+        (carry, (g, metrics)), seconds = run_timed(chunk_c, carry, k)
+        run_s += seconds
+        greedy.append(np.asarray(g))
+        cumulative.append(np.asarray(metrics.cumulative_reward))
+        episodes.append(np.asarray(metrics.episodes))
+        if bar is not None:
+            bar.update(1)
+    dyna_state = _dyna_state(carry.agent_state)
+    check_sac_training(parts.learner_state(dyna_state), "SAC")
+    if parts.model is not None:
+        check_training(dyna_state.model, "the ensemble")
+    acting = episode_returns_per_chunk(
+        np.concatenate(cumulative, 1), np.concatenate(episodes, 1), config.eval_every
+    )
+    return GroupRun(np.stack(greedy, 1), acting, replace(timing, run_s=timing.run_s + run_s))
+
+
+def mpc_compute(config: Config, horizon: int) -> dict[str, Any]:
+    """Value-MPC's planning compute per real step (one decision)."""
+    p = config.mpc
+    prior = max(1, int(np.floor(config.prior_fraction * p.population + 0.5)))
+    prior = prior if config.prior_fraction > 0 else 0
+    scored = p.population * p.particles * horizon * p.iterations
+    return {
+        "model_steps_per_decision": scored + prior * horizon,
+        "formula": f"{p.population} x {p.particles} x {horizon} x {p.iterations} "
+        f"+ {prior} prior rollouts x {horizon}",
+        "value_evaluations_per_decision": p.population * p.particles * p.iterations,
+        "policy_evaluations_per_decision": prior * horizon,
+        "background_model_steps_per_step": config.planning_steps * config.rollout_batch,
+    }
+
+
+def pets_compute(planner: CEMConfig) -> dict[str, Any]:
+    steps = planner.population * planner.particles * planner.horizon * planner.iterations
+    return {
+        "model_steps_per_decision": steps,
+        "formula": f"{planner.population} x {planner.particles} x {planner.horizon} "
+        f"x {planner.iterations}",
+        "value_evaluations_per_decision": 0,
+        "policy_evaluations_per_decision": 0,
+        "background_model_steps_per_step": 0,
+    }
+
+
+def check(config: Config) -> None:
+    """Raise ValueError for settings this experiment cannot run (before anything runs)."""
+    check_count("runs", config.runs, minimum=1)
+    check_common(config, config.num_steps, config.planning_num_steps)
+    check_count("planning steps G", config.planning_steps, minimum=1)
+    check_in_range("prior_fraction", config.prior_fraction, 0.0, 1.0)
+    for name in config.tasks:
+        if name not in TASKS:
+            raise ValueError(f"unknown task {name!r}; available: {', '.join(TASKS)}")
+    for name in config.groups:
+        if name not in GROUPS:
+            raise ValueError(f"unknown group {name!r}; available: {', '.join(GROUPS)}")
+    if "value-MPC" in config.groups and not config.mpc_horizons:
+        raise ValueError("mpc_horizons is empty: give value-MPC at least one horizon")
+    for h in config.mpc_horizons:
+        check_count("value-MPC horizon", h, minimum=1)
+    for name in config.tasks:
+        env, env_params = make(TASKS[name].env_id)
+        if "PETS" in config.groups:
+            _pets(config, name)
+        for h in config.mpc_horizons if "value-MPC" in config.groups else ():
+            _mpc_parts(env, env_params, config, TASKS[name], h)
+
+
+def _dyna_groups(config: Config, env, env_params, task: Task):
+    """(label, parts, run length, compute) of the Dyna groups of one task."""
+    out = []
+    if "value-MPC" in config.groups:
+        for h in config.mpc_horizons:
+            parts = _mpc_parts(env, env_params, config, task, h)
+            out.append(
+                (f"value-MPC H={h}", parts, config.planning_num_steps, mpc_compute(config, h))
+            )
+    none = {"model_steps_per_decision": 0, "formula": "0 (acts by its policy)"}
+    if "SAC" in config.groups:
+        parts = make_parts(env, env_params, 0, config, config.num_steps)
+        out.append(("SAC", parts, config.num_steps, none))
+    if "MBPO" in config.groups:
+        n, steps = config.planning_steps, config.planning_num_steps
+        parts = make_parts(env, env_params, n, config, steps, task.reward_fn, task.termination_fn)
+        background = {**none, "background_model_steps_per_step": n * config.rollout_batch}
+        out.append((f"MBPO G={n}", parts, steps, background))
+    return out
+
+
+def run_task(config: Config, name: str, keys, progress: bool) -> dict[str, Any]:
+    """All groups on one task: curves, acting returns, actor returns, compute, timing."""
+    task = TASKS[name]
+    env, env_params = make(task.env_id)
+    out = {"curves": {}, "acting": {}, "actor": {}, "compute": {}, "lengths": {}}
+    timing = Timing()
+    if "PETS" in config.groups:
+        pets_config = _pets_config(config, name)
+        outcome = run_pets(_pets(config, name), keys, pets_config.trials, progress=progress)
+        label = f"{task.title}: PETS H={pets_config.planner.horizon}"
+        x = np.arange(1, pets_config.trials + 2) * pets_config.trial_length
+        out["curves"][label] = (x, outcome.returns)
+        out["compute"][label] = pets_compute(pets_config.planner)
+        out["lengths"][label] = int(x[-1])
+        timing = timing + outcome.timing
+    groups = _dyna_groups(config, env, env_params, task)
+    total = sum(steps // config.eval_every for _, _, steps, _ in groups)
+    bar = tqdm(total=total, desc=f"{NAME} {name}", unit="chunk", disable=not progress)
+    for short, parts, steps, compute in groups:
+        label = f"{task.title}: {short}"
+        group = run_dyna_group(env, env_params, parts, config, steps, keys, bar)
+        x = np.arange(1, steps // config.eval_every + 1) * config.eval_every
+        planned = short.startswith("value-MPC")
+        out["curves"][label] = (x, group.acting if planned else group.greedy)
+        out["acting"][label] = _curve(x, group.acting)
+        if planned:
+            out["actor"][label] = curve(x, group.greedy)
+        out["compute"][label] = compute
+        out["lengths"][label] = steps
+        timing = timing + group.timing
+    bar.close()
+    return out | {"timing": timing}
+
+
+def _curve(x, runs: np.ndarray) -> dict[str, list]:
+    """:func:`mbrl_jax.results.curve`, quiet about chunks where no seed's episode ended
+    (their points are null)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return curve(x, runs)
+
+
+def run(config: Config = Config(), *, progress: bool = True) -> dict[str, Any]:
+    check(config)
+    seeds, keys = seed_keys(config.seed, config.runs)
+    curves, reached, final, acting, actor, compute, timing = {}, {}, {}, {}, {}, {}, Timing()
+    panels = []
+    for name in config.tasks:
+        out = run_task(config, name, keys, progress)
+        timing = timing + out["timing"]
+        for label, (x, runs) in out["curves"].items():
+            curves[label] = _curve(x, runs)
+            reached[label] = _steps_to_target(
+                x, np.nan_to_num(runs, nan=-np.inf), TASKS[name].target
+            )
+            final[label] = final_return(runs)
+        acting |= out["acting"]
+        actor |= out["actor"]
+        compute |= out["compute"]
+        panels.append({"title": TASKS[name].title, "labels": list(out["curves"])})
+    return make_result(
+        NAME,
+        config=config,
+        seeds=seeds,
+        timing=timing,
+        x_label="Real environment steps",
+        y_label="Return (SAC/MBPO: greedy evaluation; PETS/value-MPC: episodes acted in)",
+        curves=curves,
+        targets={TASKS[n].title: TASKS[n].target for n in config.tasks},
+        steps_to_target=reached,
+        final_return=final,
+        compute=compute,
+        acting_returns=acting,
+        actor_greedy=actor,
+        plot_style={"title": "Value-bootstrapped MPC, PETS, SAC and MBPO", "panels": panels},
+    )
+
+
+def final_return(runs: np.ndarray) -> dict[str, float]:
+    """Mean and standard error over seeds of each seed's last finite point."""
+    last = np.array(
+        [row[np.isfinite(row)][-1] if np.isfinite(row).any() else np.nan for row in runs]
+    )
+    last = last[np.isfinite(last)]
+    err = float(np.std(last, ddof=1) / np.sqrt(len(last))) if len(last) > 1 else 0.0
+    return {"mean": float(np.mean(last)) if len(last) else float("nan"), "std_err": err}
+
+
+def summary(result: dict) -> str:
+    lines = [
+        "group: final return (mean +- s.e.), real steps to target per seed, model steps/decision"
+    ]
+    for label, fin in result["final_return"].items():
+        steps = result["steps_to_target"][label]
+        done = [v for v in steps if v is not None]
+        mean = f"{np.mean(done):.0f}" if done else "-"
+        lines.append(
+            f"  {label:28s} {fin['mean']:8.1f} +- {fin['std_err']:5.1f}   reached "
+            f"{len(done)}/{len(steps)} (mean {mean}: {steps})   "
+            f"{result['compute'][label]['model_steps_per_decision']}"
+        )
+    for label, c in result["actor_greedy"].items():
+        lines.append(f"  {label} (its SAC actor, greedy): final {c['y'][-1]:.1f}")
+    lines.append(timing_line(result))
+    return "\n".join(lines)
+
+
+__all__ = ["DESCRIPTION", "NAME", "PRESETS", "Config", "check", "run", "summary"]
