@@ -37,7 +37,7 @@ def timed_training(g: int, seeds: int, steps: int, repeats: int) -> dict:
     """Compile once, run ``repeats`` times: median seconds and the work done."""
     env, params = gymnax.make("Pendulum-v1")
     config = replace(Config(), learning_starts=STARTS, eval_every=STARTS)
-    parts = make_parts(env, params, g, config, steps)
+    parts = make_parts(env, params, g, config, max(steps, config.batch_size))  # replay capacity
     train = make_train(env, parts.agent, TrainConfig(num_steps=steps), params)
     _, keys = seed_keys(0, seeds)
     (state, _), timing, times = compile_and_time(jax.vmap(train), keys, repeats=repeats)

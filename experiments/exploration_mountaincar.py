@@ -40,14 +40,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from mbrl_jax.config import setting
-from mbrl_jax.models import neural_model
-from mbrl_jax.pets import PETS, make_pets, run_pets
-from mbrl_jax.planners import cem
+from mbrl_jax.pets import PETS, run_pets
 from mbrl_jax.results import curve, make_result, timing_line
 from mbrl_jax.sweep import seed_keys
 from mbrl_jax.validation import check_count, check_nonnegative
 
-from .pets_common import CEMConfig, PETSConfig
+from .pets_common import CEMConfig, PETSConfig, make_experiment
 
 NAME = "exploration-mountaincar"
 DESCRIPTION = "PETS with and without the disagreement bonus on MountainCarContinuous-v0"
@@ -109,36 +107,10 @@ def pets(config: Config, exploration_weight: Any = 0.0) -> PETS:
     """The PETS loop of ``config``, planning with the bonus at ``exploration_weight``
     (0: PETS itself); the constructors check the settings."""
     env, _ = gymnax.make(ENV_NAME)
-    space = env.action_space(env.default_params)
-    model = neural_model(
-        env.observation_space(env.default_params).shape[0],
-        space,
-        ensemble_size=config.ensemble_size,
-        hidden=config.hidden,
-        capacity=config.capacity,
-        batch_size=config.batch_size,
-        max_epochs=config.max_epochs,
-        reward_fn=mountain_car_reward,
-        termination_fn=mountain_car_termination,
-    )
-    p = config.planner
-    planner = cem(
-        space,
-        horizon=p.horizon,
-        population=p.population,
-        elites=p.elites,
-        iterations=p.iterations,
-        smoothing=p.smoothing,
-        particles=p.particles,
-    )
-    return make_pets(
-        env,
-        model,
-        planner,
-        trial_length=config.trial_length,
-        propagation=config.propagation,
+    return make_experiment(
+        env, config, reward_fn=mountain_car_reward, termination_fn=mountain_car_termination,
         exploration_weight=exploration_weight,
-    )
+    )  # fmt: skip
 
 
 def check(config: Config) -> None:

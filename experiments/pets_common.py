@@ -54,8 +54,11 @@ class PETSConfig(ExperimentConfig):
     planner: CEMConfig = setting(CEMConfig(), "the CEM planner")
 
 
-def make_experiment(env, config: PETSConfig, *, reward_fn=None, termination_fn=None) -> PETS:
-    """The PETS loop of ``config`` on ``env``; the constructors check the settings."""
+def make_experiment(
+    env, config: PETSConfig, *, reward_fn=None, termination_fn=None, exploration_weight=0.0
+) -> PETS:
+    """The PETS loop of ``config`` on ``env`` (planning with the disagreement bonus at
+    ``exploration_weight``, 0: PETS itself); the constructors check the settings."""
     space = env.action_space(env.default_params)
     obs_size = env.observation_space(env.default_params).shape[0]
     model = neural_model(
@@ -80,8 +83,9 @@ def make_experiment(env, config: PETSConfig, *, reward_fn=None, termination_fn=N
         particles=p.particles,
     )
     return make_pets(
-        env, model, planner, trial_length=config.trial_length, propagation=config.propagation
-    )
+        env, model, planner, trial_length=config.trial_length, propagation=config.propagation,
+        exploration_weight=exploration_weight,
+    )  # fmt: skip
 
 
 def run_pets_experiment(
