@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from mbrl_jax.agents import dyna_q
@@ -37,33 +38,39 @@ class Config(ExperimentConfig):
     gamma: float = setting(0.95, "discount rate", traced=True)
 
 
-def agents(config: Config) -> dict[str, Agent]:
-    """One Dyna-Q agent per n, labelled ``n=N``; the constructors check the settings."""
+def agent(config: Config, planning_steps) -> Agent:
+    """The Dyna-Q agent for n = ``planning_steps`` (a Python int, checked, or a traced
+    int: the planning loop's run-time bound)."""
     env = dyna_maze()
-    return {
-        f"n={n}": dyna_q(
-            env.num_states,
-            env.num_actions,
-            planning_steps=n,
-            alpha=config.alpha,
-            epsilon=config.epsilon,
-            gamma=config.gamma,
-        )
-        for n in config.planning_steps
-    }
+    return dyna_q(
+        env.num_states,
+        env.num_actions,
+        planning_steps=planning_steps,
+        alpha=config.alpha,
+        epsilon=config.epsilon,
+        gamma=config.gamma,
+    )
 
 
 def check(config: Config) -> None:
     """Raise ValueError for settings the agents do not accept (before anything runs)."""
-    agents(config)
+    for n in config.planning_steps:
+        agent(config, n)
 
 
 def train(config: Config, key: jax.Array) -> dict[str, EpisodeMetrics]:
-    """One run of every agent from ``key`` (the traced settings may be tracers)."""
+    """One run of every n from ``key``, labelled ``n=N`` (the traced settings may be
+    tracers). One program serves every n: n is a run-time bound of the planning loop
+    and the n's run one after another (``lax.map``), bit for bit as separate agents."""
     length = TrainConfig(num_episodes=config.num_episodes)
+
+    def train_n(n: jax.Array) -> EpisodeMetrics:
+        return make_train(dyna_maze(), agent(config, n), length)(key)[1]
+
+    metrics = jax.lax.map(train_n, jnp.asarray(config.planning_steps, jnp.int32))
     return {
-        label: make_train(dyna_maze(), agent, length)(key)[1]
-        for label, agent in agents(config).items()
+        f"n={n}": jax.tree.map(lambda x, i=i: x[i], metrics)
+        for i, n in enumerate(config.planning_steps)
     }
 
 
@@ -84,7 +91,8 @@ def mean_steps(lengths: np.ndarray) -> np.ndarray:
 
 
 def run(config: Config = Config(), *, progress: bool = True) -> dict:
-    """Every n in one compiled program, its runs sharded across the devices."""
+    """Every n in one compiled program (one n at a time), its runs sharded across the
+    devices."""
     check(config)
     seeds, _ = seed_keys(config.seed, config.runs)
     metrics, timing = run_seeds(partial(train, config), seeds, progress=progress)

@@ -16,12 +16,12 @@ from mbrl_jax.types import Agent, SearchControl
 __all__ = ["NeuralDyna", "dyna_q", "dyna_q_plus", "neural_dyna", "prioritized_sweeping"]
 
 
-@traced("alpha", "epsilon", "gamma")
+@traced("planning_steps", "alpha", "epsilon", "gamma")
 def dyna_q(
     num_states: int,
     num_actions: int,
     *,
-    planning_steps: int,
+    planning_steps: Any,
     alpha: Any = 0.1,
     epsilon: Any = 0.1,
     gamma: Any = 0.95,
@@ -36,12 +36,12 @@ def dyna_q(
     )
 
 
-@traced("kappa", "alpha", "epsilon", "gamma")
+@traced("planning_steps", "kappa", "alpha", "epsilon", "gamma")
 def dyna_q_plus(
     num_states: int,
     num_actions: int,
     *,
-    planning_steps: int,
+    planning_steps: Any,
     kappa: Any = 1e-3,
     alpha: Any = 0.1,
     epsilon: Any = 0.1,
@@ -57,12 +57,12 @@ def dyna_q_plus(
     )
 
 
-@traced("theta", "alpha", "epsilon", "gamma")
+@traced("planning_steps", "theta", "alpha", "epsilon", "gamma")
 def prioritized_sweeping(
     num_states: int,
     num_actions: int,
     *,
-    planning_steps: int,
+    planning_steps: Any,
     theta: Any = 1e-4,
     alpha: Any = 0.1,
     epsilon: Any = 0.1,

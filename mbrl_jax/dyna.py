@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from mbrl_jax.hyperparameters import traced
 from mbrl_jax.types import Agent, Learner, Model, PRNGKey, SearchControl, Transition
 from mbrl_jax.validation import check_count
 
@@ -49,34 +50,68 @@ def init_dyna_state(
     )
 
 
+def check_planning_steps(planning_steps: Any) -> Any:
+    """``planning_steps`` (n) as given: a Python int >= 0 (a loop of static length) or a
+    traced integer scalar (a loop bound read at run time, so one executable serves every
+    n); a ValueError for anything else."""
+    if isinstance(planning_steps, jax.core.Tracer):
+        if planning_steps.shape != () or not jnp.issubdtype(planning_steps.dtype, jnp.integer):
+            raise ValueError(
+                f"a traced planning_steps must be an integer scalar, got {planning_steps.dtype}"
+                f"{list(planning_steps.shape)}"
+            )
+        return planning_steps
+    return check_count("planning_steps", planning_steps, minimum=0)
+
+
+#: a traced n with an ``independent`` search control draws its proposals this many at a
+#: time (one vectorized call per block, the last block's surplus unused)
+PROPOSAL_BLOCK = 16
+
+
+def _proposals(
+    search_control: SearchControl, state: DynaState, key: PRNGKey, first: Any, count: int
+) -> tuple[Any, Any]:
+    """The (obs, action) proposals of planning updates ``first .. first + count - 1``
+    in one vectorized call (an ``independent`` search control), update i's from
+    ``fold_in(key, i)``."""
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, first + jnp.arange(count))
+    propose_all = jax.vmap(search_control.propose, in_axes=(None, None, None, 0))
+    obs, actions, _ = propose_all(state.search, state.learner, state.model, keys)
+    return obs, actions
+
+
 def planning_updates(
     learner: Learner,
     model: Model,
     search_control: SearchControl,
-    planning_steps: int,
+    planning_steps: Any,
     state: DynaState,
     key: PRNGKey,
 ) -> DynaState:
     """Run up to ``planning_steps`` simulated updates (step (f) of Tabular Dyna-Q);
-    fewer when ``search_control.has_proposal`` turns False."""
-    if planning_steps == 0:
-        return state
-    keys = jax.random.split(key, planning_steps)
-    if search_control.independent:
-        propose_all = jax.vmap(search_control.propose, in_axes=(None, None, None, 0))
-        proposed_obs, proposed_actions, _ = propose_all(
-            state.search, state.learner, state.model, keys
-        )
+    fewer when ``search_control.has_proposal`` turns False.
 
-    def one_update(i, carry: DynaState) -> DynaState:
+    Update i draws from ``fold_in(key, i)`` (equal to ``split(key, n)[i]`` under JAX's
+    default partitionable threefry), so a traced n gives the same result as the same
+    n given as a Python int. An ``independent`` search control proposes in vectorized
+    calls: all n at once for a static n, :data:`PROPOSAL_BLOCK` at a time for a traced
+    one. Under ``vmap`` with a batched n, every row runs as many steps as the largest
+    n, the rest masked: keep n unbatched (one value per call) for speed.
+    """
+    static = not isinstance(planning_steps, jax.core.Tracer)
+    if static and planning_steps == 0:
+        return state
+
+    def one_update(i, carry: DynaState, proposal=None) -> DynaState:
         learner_state, model_state, search_state, updates = carry
-        k = keys[i]
-        if search_control.independent:
-            obs, action = proposed_obs[i], proposed_actions[i]
-        else:
+        k = jax.random.fold_in(key, i)
+        if proposal is None:
             obs, action, search_state = search_control.propose(
                 search_state, learner_state, model_state, k
             )
+        else:
+            obs, action = proposal
         simulated = model.sample(model_state, obs, action, jax.random.fold_in(k, 1))
         learner_state = learner.update(learner_state, simulated, jax.random.fold_in(k, 2))
         search_state = search_control.update(
@@ -89,6 +124,26 @@ def planning_updates(
         )
         return DynaState(learner_state, model_state, search_state, updates + 1)
 
+    vectorized = search_control.independent and search_control.has_proposal is None
+    if vectorized and static:
+        obs, actions = _proposals(search_control, state, key, 0, planning_steps)
+        return jax.lax.fori_loop(
+            0, planning_steps, lambda i, c: one_update(i, c, (obs[i], actions[i])), state
+        )
+    if vectorized:
+
+        def block(b, carry: DynaState) -> DynaState:
+            first = b * PROPOSAL_BLOCK
+            obs, actions = _proposals(search_control, carry, key, first, PROPOSAL_BLOCK)
+
+            def update_in_block(j, c):
+                return one_update(first + j, c, (obs[j], actions[j]))
+
+            count = jnp.minimum(PROPOSAL_BLOCK, planning_steps - first)
+            return jax.lax.fori_loop(0, count, update_in_block, carry)
+
+        blocks = (planning_steps + PROPOSAL_BLOCK - 1) // PROPOSAL_BLOCK
+        return jax.lax.fori_loop(0, blocks, block, state)
     if search_control.has_proposal is None:
         return jax.lax.fori_loop(0, planning_steps, one_update, state)
 
@@ -102,18 +157,21 @@ def planning_updates(
     return jax.lax.while_loop(keep_planning, body, start).state
 
 
+@traced("planning_steps")
 def dyna(
     learner: Learner,
     model: Model,
     search_control: SearchControl,
     *,
-    planning_steps: int,
+    planning_steps: Any,
     direct_rl: bool = True,
 ) -> Agent:
     """Compose a learner, a model and a search control into a Dyna agent.
 
-    ``planning_steps`` (n) is static: it sets the length of the planning loop, so
-    runs with different n are compiled separately (group them in sweeps). With
+    ``planning_steps`` (n) is a Python int (the planning loop's static length: runs
+    with different n compile separately) or a traced integer scalar (a run-time loop
+    bound: one executable serves every n, with the same result as the int; see
+    :func:`planning_updates`). With
     ``direct_rl=False`` the real transition only trains the model and the search
     control, and the value function learns from planning alone (the prioritized
     sweeping box of S&B section 8.4). ``DynaState.updates`` counts the learner
@@ -126,7 +184,7 @@ def dyna(
     learner update on whatever the model returns. The agent was built for the
     learner's spaces (``Agent.spaces`` is ``learner.spaces``).
     """
-    planning_steps = check_count("planning_steps", planning_steps, minimum=0)
+    planning_steps = check_planning_steps(planning_steps)
 
     def init(key: PRNGKey) -> DynaState:
         return init_dyna_state(learner, model, search_control, key)

@@ -4,11 +4,12 @@ Every factory in the library (a learner, a model, a search control, a planner, a
 takes its structural arguments (sizes, spaces, other parts) positionally and every
 hyperparameter keyword-only after ``*``. A hyperparameter is either
 
-- **static**: a Python value that sets a shape, a loop bound or a code path (network
-  widths, ``planning_steps``, ``horizon``, ``population``); runs that differ in it are
-  compiled separately (a sweep groups them), or
+- **static**: a Python value that sets a shape or a code path (network widths,
+  ``horizon``, ``population``); runs that differ in it are compiled separately (a sweep
+  groups them), or
 - **traced**: it enters the computation only as a number (a step size, epsilon, a
-  discount, a temperature), so it may be a JAX array and ``jax.vmap`` can sweep it.
+  discount, a temperature) or as a run-time loop bound (Dyna's ``planning_steps``), so
+  it may be a JAX array and ``jax.vmap`` can sweep it.
 
 A factory declares its traced hyperparameters with :func:`traced`; everything else
 keyword-only is static. ``tests/test_hyperparameters.py`` vmaps every declared traced

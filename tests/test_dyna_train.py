@@ -1,12 +1,15 @@
 """dyna(...) and make_train: equivalences, determinism, vmap over seeds and
 hyperparameters, masking, and the book's Figure 8.2 behaviour."""
 
+from functools import partial
+
 import jax
 import numpy as np
 import pytest
 
 from mbrl_jax import Agent, TrainConfig, dyna, make_train
 from mbrl_jax.agents import dyna_q
+from mbrl_jax.dyna import PROPOSAL_BLOCK
 from mbrl_jax.learners import q_learning
 from mbrl_jax.models import tabular_sample_model
 from mbrl_jax.search import uniform_seen
@@ -89,6 +92,35 @@ def test_step_metrics_count_rewards_and_episodes(maze):
     assert (np.diff(cumulative, axis=1) >= 0).all()
     # in the Dyna maze a reward of 1 comes exactly when an episode ends
     np.testing.assert_array_equal(cumulative, episodes)
+
+
+def test_one_executable_for_every_n_equals_each_static_n(maze, figure_8_2_train):
+    """n as a run-time loop bound (traced, unbatched): one compile serves n = 0, 5 and
+    21 (two blocks of proposals, the second partial), and each equals the agent built
+    with that n as a Python int, bit for bit."""
+    S, A = maze.num_states, maze.num_actions
+    config = TrainConfig(num_episodes=50)
+
+    def train(n, keys):
+        return jax.vmap(make_train(maze, dyna_q(S, A, planning_steps=n), config))(keys)
+
+    any_n = jax.jit(train)
+    keys = seeds(3)
+    assert PROPOSAL_BLOCK < 21 < 2 * PROPOSAL_BLOCK
+    for n in (0, 5, 21):
+        state, metrics = any_n(np.int32(n), keys)
+        static_train = figure_8_2_train(n) if n != 21 else jax.jit(partial(train, n))
+        static_state, static_metrics = static_train(keys)
+        np.testing.assert_array_equal(metrics.episode_length, static_metrics.episode_length)
+        np.testing.assert_array_equal(state.learner.q, static_state.learner.q)
+        np.testing.assert_array_equal(state.updates, static_state.updates)
+    assert any_n._cache_size() == 1
+
+
+def test_a_traced_planning_steps_must_be_an_integer_scalar(maze):
+    S, A = maze.num_states, maze.num_actions
+    with pytest.raises(ValueError, match="traced planning_steps must be an integer scalar"):
+        jax.jit(lambda n: dyna_q(S, A, planning_steps=n))(np.float32(5))
 
 
 @pytest.mark.slow

@@ -16,9 +16,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
+from experiments import dyna_maze
+from mbrl_jax.sweep import seed_keys
 from tests.golden.cases import CASES
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -56,3 +59,13 @@ def test_golden(name):
 def test_every_case_has_golden_data_and_a_tolerance():
     assert sorted(CASES) == sorted(TOLERANCE)
     assert sorted(p.stem for p in GOLDEN.glob("*.json")) == sorted(CASES)
+
+
+def test_the_dyna_maze_experiment_one_program_for_every_n_matches_figure_8_2():
+    """The experiment runs n = 0, 5, 50 as one executable (n a run-time loop bound);
+    its episode lengths are the golden ones of three separately built agents."""
+    expected = json.loads((GOLDEN / "figure_8_2.json").read_text())
+    config = dyna_maze.Config(runs=3)
+    metrics = jax.jit(jax.vmap(lambda key: dyna_maze.train(config, key)))(seed_keys(0, 3)[1])
+    for label, golden in expected.items():
+        np.testing.assert_array_equal(metrics[label].episode_length, golden["episode_length"])

@@ -58,6 +58,7 @@ VALUES = {
     "init_temperature": (1.0, 0.2),
     "target_entropy": (-1.0, 1.0),
     "real_ratio": (0.05, 0.5),
+    "planning_steps": (2, 0),
 }
 
 
@@ -140,11 +141,9 @@ EXERCISES = {
     search.trajectory_sampling: lambda **h: run_tabular(
         tabular_dyna(lambda learner, model: search.trajectory_sampling(learner, **h))
     ),
-    agents.dyna_q: lambda **h: run_tabular(agents.dyna_q(S, A, planning_steps=2, **h)),
-    agents.dyna_q_plus: lambda **h: run_tabular(agents.dyna_q_plus(S, A, planning_steps=2, **h)),
-    agents.prioritized_sweeping: lambda **h: run_tabular(
-        agents.prioritized_sweeping(S, A, planning_steps=2, **h)
-    ),
+    agents.dyna_q: lambda **h: run_tabular(agents.dyna_q(S, A, **h)),
+    agents.dyna_q_plus: lambda **h: run_tabular(agents.dyna_q_plus(S, A, **h)),
+    agents.prioritized_sweeping: lambda **h: run_tabular(agents.prioritized_sweeping(S, A, **h)),
 }
 
 
