@@ -21,7 +21,7 @@ import argparse
 import jax
 import numpy as np
 
-from benchmarks.tables import md_row
+from benchmarks.tables import print_seed_scaling
 from experiments.dyna_dqn import Config, make_parts, task_config
 from mbrl_jax.envs import make
 from mbrl_jax.sweep import seed_keys
@@ -71,38 +71,20 @@ def main(argv: list[str] | None = None) -> None:
     repeats = check_count("--repeats", args.repeats, minimum=1)
     print(f"Device: {device_description()}; versions: {versions()}\n")
     print(f"## Dyna-DQN training throughput (CartPole-v1, {steps} real steps per seed)\n")
-    print(
-        md_row(
-            "n",
-            "seeds",
-            "compile s",
-            "run s (median, min-max)",
-            "env steps/s",
-            "Q-updates/s",
-            "model steps/s",
-            "per seed x 1 seed",
-        )
+    print_seed_scaling(
+        "n",
+        ("compile s", "run s (median, min-max)", "env steps/s", "Q-updates/s", "model steps/s"),
+        ns,
+        seed_counts,
+        lambda n, seeds: timed_training(n, seeds, steps, repeats),
+        lambda r: (
+            f"{r['compile_s']:.1f}",
+            f"{r['run_s']:.2f} ({r['run_s_min']:.2f}-{r['run_s_max']:.2f})",
+            f"{r['env_steps_per_s']:,.0f}",
+            f"{r['q_updates_per_s']:,.0f}",
+            f"{r['model_steps_per_s']:,.0f}",
+        ),
     )
-    print(md_row(*["---"] * 8))
-    for n in ns:
-        base = None
-        for seeds in seed_counts:
-            r = timed_training(n, seeds, steps, repeats)
-            per_seed = r["env_steps_per_s"] / seeds
-            base = base or per_seed
-            print(
-                md_row(
-                    n,
-                    seeds,
-                    f"{r['compile_s']:.1f}",
-                    f"{r['run_s']:.2f} ({r['run_s_min']:.2f}-{r['run_s_max']:.2f})",
-                    f"{r['env_steps_per_s']:,.0f}",
-                    f"{r['q_updates_per_s']:,.0f}",
-                    f"{r['model_steps_per_s']:,.0f}",
-                    f"{per_seed / base:.2f}",
-                ),
-                flush=True,
-            )
 
 
 if __name__ == "__main__":

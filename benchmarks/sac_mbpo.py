@@ -22,7 +22,7 @@ import gymnax
 import jax
 import numpy as np
 
-from benchmarks.tables import md_row
+from benchmarks.tables import print_seed_scaling
 from experiments.mbpo_common import make_parts
 from experiments.mbpo_pendulum import Config
 from mbrl_jax.sweep import seed_keys
@@ -65,28 +65,19 @@ def main(argv: list[str] | None = None) -> None:
     repeats = check_count("--repeats", args.repeats, minimum=1)
     print(f"Device: {device_description()}; versions: {versions()}\n")
     print(f"## SAC (G = 0) and MBPO training throughput (Pendulum-v1, {steps} real steps)\n")
-    header = ("G", "seeds", "compile s", "run s (median, min-max)", "env steps/s",
-              "gradient steps/s", "per seed x 1 seed")  # fmt: skip
-    print(md_row(*header))
-    print(md_row(*["---"] * len(header)))
-    for g in gs:
-        base = None
-        for seeds in seed_counts:
-            r = timed_training(g, seeds, steps, repeats)
-            per_seed = r["env_steps_per_s"] / seeds
-            base = base or per_seed
-            print(
-                md_row(
-                    g,
-                    seeds,
-                    f"{r['compile_s']:.1f}",
-                    f"{r['run_s']:.2f} ({r['run_s_min']:.2f}-{r['run_s_max']:.2f})",
-                    f"{r['env_steps_per_s']:,.0f}",
-                    f"{r['gradient_steps_per_s']:,.0f}",
-                    f"{per_seed / base:.2f}",
-                ),
-                flush=True,
-            )
+    print_seed_scaling(
+        "G",
+        ("compile s", "run s (median, min-max)", "env steps/s", "gradient steps/s"),
+        gs,
+        seed_counts,
+        lambda g, seeds: timed_training(g, seeds, steps, repeats),
+        lambda r: (
+            f"{r['compile_s']:.1f}",
+            f"{r['run_s']:.2f} ({r['run_s_min']:.2f}-{r['run_s_max']:.2f})",
+            f"{r['env_steps_per_s']:,.0f}",
+            f"{r['gradient_steps_per_s']:,.0f}",
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -11,12 +11,12 @@ the model has not seen, and the data it brings back widens the model until the g
 comes within the planning horizon.
 
 Both arms plan with CEM through the same probabilistic ensemble (TSinf particles) and
-the known reward and termination (:func:`mountain_car_reward`,
-:func:`mountain_car_termination`); only the bonus differs. Curves: the fraction of
-seeds that have reached the goal in any episode up to each trial (trial 0: random
-actions), with its standard error. A trial is ``trial_length`` steps (150 by default,
-not the environment's 999: long enough for a car that swings well, short enough for a
-2-core CPU; the episode ends at the goal).
+the known reward and termination (:func:`~mbrl_jax.envs.continuous_mountain_car_reward`,
+:func:`~mbrl_jax.envs.continuous_mountain_car_termination`); only the bonus differs.
+Curves: the fraction of seeds that have reached the goal in any episode up to each
+trial (trial 0: random actions), with its standard error. A trial is ``trial_length``
+steps (150 by default, not the environment's 999: long enough for a car that swings
+well, short enough for a 2-core CPU; the episode ends at the goal).
 
 Measured (``mbrl-jax run exploration-mountaincar``, the defaults: 8 seeds, 3 planned
 trials of 150 steps, 5 members of 64-64, CEM horizon 25, population 64, 3 iterations,
@@ -35,11 +35,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import gymnax
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from mbrl_jax.config import setting
+from mbrl_jax.envs import continuous_mountain_car_reward, continuous_mountain_car_termination
 from mbrl_jax.pets import PETS, run_pets
 from mbrl_jax.results import curve, make_result, timing_line
 from mbrl_jax.sweep import seed_keys
@@ -50,23 +49,7 @@ from .pets_common import CEMConfig, PETSConfig, make_experiment
 NAME = "exploration-mountaincar"
 DESCRIPTION = "PETS with and without the disagreement bonus on MountainCarContinuous-v0"
 ENV_NAME = "MountainCarContinuous-v0"
-GOAL_POSITION = 0.45  # the environment's goal_position
 ARMS = ("PETS", "PETS + disagreement")
-
-
-def mountain_car_termination(obs: Any, action: Any, next_obs: jax.Array) -> jax.Array:
-    """``MountainCarContinuous-v0``'s termination from the next observation
-    ``[position, velocity]``: position >= 0.45 and velocity >= 0."""
-    del obs, action
-    return (next_obs[..., 0] >= GOAL_POSITION) & (next_obs[..., 1] >= 0.0)
-
-
-def mountain_car_reward(obs: Any, action: jax.Array, next_obs: jax.Array) -> jax.Array:
-    """``MountainCarContinuous-v0``'s reward, as gymnax computes it:
-    -0.1 a^2 + 100 [position' >= 0.45 and velocity' >= 0]."""
-    del obs
-    goal = mountain_car_termination(None, None, next_obs)
-    return -0.1 * jnp.sum(action**2, axis=-1) + 100.0 * goal
 
 
 @dataclass(frozen=True)
@@ -108,7 +91,8 @@ def pets(config: Config, exploration_weight: Any = 0.0) -> PETS:
     (0: PETS itself); the constructors check the settings."""
     env, _ = gymnax.make(ENV_NAME)
     return make_experiment(
-        env, config, reward_fn=mountain_car_reward, termination_fn=mountain_car_termination,
+        env, config, reward_fn=continuous_mountain_car_reward,
+        termination_fn=continuous_mountain_car_termination,
         exploration_weight=exploration_weight,
     )  # fmt: skip
 

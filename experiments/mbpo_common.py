@@ -26,9 +26,8 @@ from mbrl_jax.blend import ValueGuidedState
 from mbrl_jax.config import ExperimentConfig, setting
 from mbrl_jax.learners import SAC, check_sac_training, sac
 from mbrl_jax.models import NeuralModel, check_training, neural_model
-from mbrl_jax.results import steps_to_target  # noqa: F401  (the experiments' import)
 from mbrl_jax.search import rollout_length_schedule
-from mbrl_jax.timing import compile_timed, run_timed
+from mbrl_jax.timing import Timing, compile_timed, run_timed
 from mbrl_jax.train import TrainConfig, make_train_chunks
 from mbrl_jax.types import Agent
 from mbrl_jax.validation import check_count
@@ -69,6 +68,23 @@ class MBPOConfig(ExperimentConfig):
     model_hidden: tuple[int, ...] = setting((200, 200, 200), "hidden widths of each member")
     model_batch_size: int = setting(256, "the model's minibatch size when refitting")
     model_max_epochs: int = setting(25, "epochs at most per refit (early stopping)")
+
+
+#: MBPOConfig fields of the experiments' ``tiny`` presets (a smoke run in seconds)
+TINY_MBPO = dict(
+    runs=2,
+    eval_every=100,
+    eval_episodes=1,
+    learning_starts=50,
+    hidden=(16, 16),
+    batch_size=16,
+    rollout_batch=8,
+    ensemble_size=2,
+    elites=2,
+    model_hidden=(16,),
+    model_max_epochs=2,
+    model_capacity=400,
+)
 
 
 class Parts(NamedTuple):
@@ -168,45 +184,68 @@ def greedy_return(env, env_params, act: Callable, key, episodes: int) -> jax.Arr
 
 
 def make_run(env, env_params, parts: Parts, config: MBPOConfig):
-    """``(start(key) -> carry, chunk(carry, key) -> (carry, greedy return))``: a chunk is
-    ``eval_every`` real steps, the model's refit (MBPO) and an evaluation."""
+    """``(start(key) -> carry, chunk(carry, key) -> (carry, (greedy return, step
+    metrics)))``: a chunk is ``eval_every`` real steps (each one's ``StepMetrics``), the
+    model's refit (MBPO) and an evaluation of the greedy policy."""
     start, run_chunk = make_train_chunks(
         env, parts.agent, TrainConfig(num_steps=config.eval_every), env_params
     )
 
     def chunk(carry, key):
         k_fit, k_eval = jax.random.split(key)
-        carry, _ = run_chunk(carry, config.eval_every)
+        carry, metrics = run_chunk(carry, config.eval_every)
         if parts.model is not None:
             carry = carry._replace(agent_state=_refit(parts.model, carry.agent_state, k_fit))
         learner_state = parts.learner_state(carry.agent_state)
         act = lambda obs: parts.learner.mean_action(learner_state, obs)  # noqa: E731
-        return carry, greedy_return(env, env_params, act, k_eval, config.eval_episodes)
+        return carry, (greedy_return(env, env_params, act, k_eval, config.eval_episodes), metrics)
 
     return start, chunk
 
 
-def run_group(env, env_params, parts: Parts, config: MBPOConfig, num_steps: int, keys, bar=None):
-    """Train one group over all seeds: greedy returns (seeds, chunks), the final agent
-    state and the :class:`Timing` (compile apart)."""
+class GroupRun(NamedTuple):
+    """One group's run over all seeds (leading axis): the greedy return after each
+    chunk, every real step's cumulative reward and episode count, the final agent state
+    and the :class:`Timing` (compile apart)."""
+
+    greedy: np.ndarray  # (seeds, chunks)
+    cumulative_reward: np.ndarray  # (seeds, steps)
+    episodes: np.ndarray  # (seeds, steps) episodes ended so far
+    agent_state: Any
+    timing: Timing
+
+
+def run_group(
+    env, env_params, parts: Parts, config: MBPOConfig, num_steps: int, keys, bar=None
+) -> GroupRun:
+    """Train one group (SAC, MBPO or a value-guided agent) over all seeds, vmapped, in
+    chunks of ``eval_every`` real steps; raise if SAC or the model met a NaN."""
     start, chunk = make_run(env, env_params, parts, config)
     start, chunk = jax.vmap(start), jax.vmap(chunk)
     start_c, timing = compile_timed(start, keys)
     carry, run_s = run_timed(start_c, keys)
     eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 7))(keys)
     chunk_c, chunk_timing = compile_timed(chunk, carry, eval_keys)
-    timing, returns = timing + chunk_timing, []
+    timing, greedy, cumulative, episodes = timing + chunk_timing, [], [], []
     for i in range(num_steps // config.eval_every):
         k = jax.vmap(lambda key, i=i: jax.random.fold_in(key, i))(eval_keys)
-        (carry, greedy), seconds = run_timed(chunk_c, carry, k)
+        (carry, (returns, metrics)), seconds = run_timed(chunk_c, carry, k)
         run_s += seconds
-        returns.append(np.asarray(greedy))
+        greedy.append(np.asarray(returns))
+        cumulative.append(np.asarray(metrics.cumulative_reward))
+        episodes.append(np.asarray(metrics.episodes))
         if bar is not None:
             bar.update(1)
     check_sac_training(parts.learner_state(carry.agent_state), "SAC")
     if parts.model is not None:
         check_training(_dyna_state(carry.agent_state).model, "MBPO's model")
-    return np.stack(returns, axis=1), carry.agent_state, replace(timing, run_s=timing.run_s + run_s)
+    return GroupRun(
+        np.stack(greedy, axis=1),
+        np.concatenate(cumulative, axis=1),
+        np.concatenate(episodes, axis=1),
+        carry.agent_state,
+        replace(timing, run_s=timing.run_s + run_s),
+    )
 
 
 def check_common(config: MBPOConfig, *step_counts: int) -> None:

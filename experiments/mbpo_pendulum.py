@@ -29,7 +29,7 @@ from mbrl_jax.sweep import seed_keys
 from mbrl_jax.timing import Timing
 from mbrl_jax.validation import check_count
 
-from .mbpo_common import MBPOConfig, check_common, make_parts, run_group
+from .mbpo_common import TINY_MBPO, MBPOConfig, check_common, make_parts, run_group
 
 NAME = "mbpo-pendulum"
 DESCRIPTION = "SAC vs MBPO (SAC + ensemble + branched rollouts) on Pendulum-v1"
@@ -53,22 +53,7 @@ class Config(MBPOConfig):
 PRESETS = {
     "cpu": Config(),
     "tiny": replace(
-        Config(),
-        runs=2,
-        num_steps=200,
-        planning_num_steps=200,
-        eval_every=100,
-        eval_episodes=1,
-        learning_starts=50,
-        hidden=(16, 16),
-        batch_size=16,
-        rollout_batch=8,
-        planning_steps=(0, 2),
-        ensemble_size=2,
-        elites=2,
-        model_hidden=(16,),
-        model_max_epochs=2,
-        model_capacity=400,
+        Config(), **TINY_MBPO, num_steps=200, planning_num_steps=200, planning_steps=(0, 2)
     ),
 }
 
@@ -105,8 +90,8 @@ def run(config: Config = Config(), *, progress: bool = True) -> dict[str, Any]:
     for n in config.planning_steps:
         steps = run_length(config, n)
         parts = make_parts(env, env_params, n, config, steps, reward_fn(config))
-        returns, _, group_timing = run_group(env, env_params, parts, config, steps, keys, bar)
-        timing = timing + group_timing
+        group = run_group(env, env_params, parts, config, steps, keys, bar)
+        returns, timing = group.greedy, timing + group.timing
         x = np.arange(1, steps // config.eval_every + 1) * config.eval_every
         curves[label(n)] = curve(x, returns)
         reached[label(n)] = steps_to_target(x, returns, config.target)

@@ -41,26 +41,21 @@ import warnings
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-import jax
 import numpy as np
 from tqdm import tqdm
 
-from mbrl_jax.blend import ValueGuidedState, value_guided
+from mbrl_jax.blend import value_guided
 from mbrl_jax.config import setting
 from mbrl_jax.envs import cartpole_reward, cartpole_termination, make, pendulum_reward
-from mbrl_jax.learners import check_sac_training
-from mbrl_jax.models import check_training
 from mbrl_jax.pets import run_pets
 from mbrl_jax.planners import cem
-from mbrl_jax.results import curve, make_result, timing_line
+from mbrl_jax.results import curve, make_result, steps_to_target, timing_line
 from mbrl_jax.sweep import seed_keys
-from mbrl_jax.timing import Timing, compile_timed, run_timed
-from mbrl_jax.train import TrainConfig, make_train_chunks
+from mbrl_jax.timing import Timing
 from mbrl_jax.validation import check_count, check_in_range
 
 from . import pets_cartpole, pets_pendulum
-from .mbpo_common import MBPOConfig, Parts, check_common, greedy_return, make_parts
-from .mbpo_common import steps_to_target as _steps_to_target
+from .mbpo_common import TINY_MBPO, MBPOConfig, Parts, check_common, make_parts, run_group
 from .pets_common import CEMConfig
 
 NAME = "mpc-value"
@@ -119,21 +114,10 @@ def _tiny_pets(config):
 
 
 _TINY = dict(
-    runs=2,
+    TINY_MBPO,
     num_steps=200,
     planning_num_steps=200,
-    eval_every=100,
-    eval_episodes=1,
-    learning_starts=50,
-    hidden=(16, 16),
-    batch_size=16,
-    rollout_batch=8,
     planning_steps=2,
-    ensemble_size=2,
-    elites=2,
-    model_hidden=(16,),
-    model_max_epochs=2,
-    model_capacity=400,
     mpc_horizons=(2,),
     mpc=CEMConfig(horizon=2, population=8, elites=2, iterations=1, particles=2),
 )
@@ -206,39 +190,6 @@ def _mpc_parts(env, env_params, config: Config, task: Task, horizon: int) -> Par
     return Parts(agent, mbpo.learner, mbpo.model)
 
 
-def _dyna_state(agent_state: Any) -> Any:
-    """The wrapped Dyna state of a value-MPC agent, or the agent state itself."""
-    return agent_state.agent if isinstance(agent_state, ValueGuidedState) else agent_state
-
-
-def _with_dyna_state(agent_state: Any, dyna_state: Any) -> Any:
-    if isinstance(agent_state, ValueGuidedState):
-        return agent_state._replace(agent=dyna_state)
-    return dyna_state
-
-
-def _make_chunk(env, env_params, parts: Parts, config: Config):
-    """``(start, chunk(carry, key) -> (carry, (greedy return, step metrics)))``: a chunk
-    of ``eval_every`` real steps (every step logged), the refit and a greedy evaluation
-    of the SAC actor."""
-    start, run_chunk = make_train_chunks(
-        env, parts.agent, TrainConfig(num_steps=config.eval_every), env_params
-    )
-
-    def chunk(carry, key):
-        k_fit, k_eval = jax.random.split(key)
-        carry, metrics = run_chunk(carry, config.eval_every)
-        dyna_state = _dyna_state(carry.agent_state)
-        if parts.model is not None:
-            dyna_state = dyna_state._replace(model=parts.model.fit(dyna_state.model, k_fit))
-            carry = carry._replace(agent_state=_with_dyna_state(carry.agent_state, dyna_state))
-        learner_state = parts.learner_state(dyna_state)
-        act = lambda obs: parts.learner.mean_action(learner_state, obs)  # noqa: E731
-        return carry, (greedy_return(env, env_params, act, k_eval, config.eval_episodes), metrics)
-
-    return start, chunk
-
-
 def episode_returns_per_chunk(cumulative: np.ndarray, episodes: np.ndarray, chunk: int):
     """Per seed (rows) and chunk of ``chunk`` steps, the mean return of the episodes
     that ended in it (NaN if none), from the per-step cumulative reward and episode
@@ -253,40 +204,6 @@ def episode_returns_per_chunk(cumulative: np.ndarray, episodes: np.ndarray, chun
             if inside.any():
                 out[s, c] = totals[inside].mean()
     return out
-
-
-class GroupRun(NamedTuple):
-    greedy: np.ndarray  # (seeds, chunks) greedy return of the SAC actor
-    acting: np.ndarray  # (seeds, chunks) mean return of the training episodes ended
-    timing: Timing
-
-
-def run_dyna_group(env, env_params, parts: Parts, config: Config, steps: int, keys, bar=None):
-    """Train one SAC / MBPO / value-MPC group over all seeds (vmapped chunks)."""
-    start, chunk = _make_chunk(env, env_params, parts, config)
-    start, chunk = jax.vmap(start), jax.vmap(chunk)
-    start_c, timing = compile_timed(start, keys)
-    carry, run_s = run_timed(start_c, keys)
-    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 7))(keys)
-    chunk_c, chunk_timing = compile_timed(chunk, carry, eval_keys)
-    timing, greedy, cumulative, episodes = timing + chunk_timing, [], [], []
-    for i in range(steps // config.eval_every):
-        k = jax.vmap(lambda key, i=i: jax.random.fold_in(key, i))(eval_keys)
-        (carry, (g, metrics)), seconds = run_timed(chunk_c, carry, k)
-        run_s += seconds
-        greedy.append(np.asarray(g))
-        cumulative.append(np.asarray(metrics.cumulative_reward))
-        episodes.append(np.asarray(metrics.episodes))
-        if bar is not None:
-            bar.update(1)
-    dyna_state = _dyna_state(carry.agent_state)
-    check_sac_training(parts.learner_state(dyna_state), "SAC")
-    if parts.model is not None:
-        check_training(dyna_state.model, "the ensemble")
-    acting = episode_returns_per_chunk(
-        np.concatenate(cumulative, 1), np.concatenate(episodes, 1), config.eval_every
-    )
-    return GroupRun(np.stack(greedy, 1), acting, replace(timing, run_s=timing.run_s + run_s))
 
 
 def mpc_compute(config: Config, horizon: int) -> dict[str, Any]:
@@ -382,11 +299,14 @@ def run_task(config: Config, name: str, keys, progress: bool) -> dict[str, Any]:
     bar = tqdm(total=total, desc=f"{NAME} {name}", unit="chunk", disable=not progress)
     for short, parts, steps, compute in groups:
         label = f"{task.title}: {short}"
-        group = run_dyna_group(env, env_params, parts, config, steps, keys, bar)
+        group = run_group(env, env_params, parts, config, steps, keys, bar)
+        acting = episode_returns_per_chunk(
+            group.cumulative_reward, group.episodes, config.eval_every
+        )
         x = np.arange(1, steps // config.eval_every + 1) * config.eval_every
         planned = short.startswith("value-MPC")
-        out["curves"][label] = (x, group.acting if planned else group.greedy)
-        out["acting"][label] = _curve(x, group.acting)
+        out["curves"][label] = (x, acting if planned else group.greedy)
+        out["acting"][label] = _curve(x, acting)
         if planned:
             out["actor"][label] = curve(x, group.greedy)
         out["compute"][label] = compute
@@ -414,7 +334,7 @@ def run(config: Config = Config(), *, progress: bool = True) -> dict[str, Any]:
         timing = timing + out["timing"]
         for label, (x, runs) in out["curves"].items():
             curves[label] = _curve(x, runs)
-            reached[label] = _steps_to_target(
+            reached[label] = steps_to_target(
                 x, np.nan_to_num(runs, nan=-np.inf), TASKS[name].target
             )
             final[label] = final_return(runs)

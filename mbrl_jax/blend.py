@@ -152,11 +152,14 @@ def _check_dyna_state(state: Any) -> None:
 
 
 class _Guide(NamedTuple):
-    """What :func:`value_guided` plans with, fixed by the factory."""
+    """What :func:`value_guided` acts and plans with, fixed by the factory."""
 
+    agent: Agent  # the Dyna agent: its act before planning_starts, its update always
     learner: Any  # gives value(state, obs) and policy(state, obs, key)
     planner_of: Callable[[ValueFn | None, PolicyFn | None], Planner]
     step_fn_of: Callable[[Any], StepFn]
+    planner: Planner  # planner_of(None, None): its init (the state does not depend on them)
+    planning_starts: int
     bootstrap: bool
     policy_prior: bool
 
@@ -171,6 +174,45 @@ def _guided_plan(guide: _Guide, state: ValueGuidedState, obs, key: PRNGKey):
     step_fn = guide.step_fn_of(state.agent.model)
     action, planner_state, _ = planner.plan(state.planner, step_fn, obs, key)
     return action, planner_state
+
+
+def _guided_init(guide: _Guide, key: PRNGKey) -> ValueGuidedState:
+    planner_state = guide.planner.init(jax.random.fold_in(key, 3))
+    return ValueGuidedState(guide.agent.init(key), planner_state, jnp.zeros((), jnp.int32))
+
+
+def _guided_act(guide: _Guide, state: ValueGuidedState, obs, key: PRNGKey):
+    """(action, state): the plan's first action from ``planning_starts`` real steps on,
+    the agent's own action before."""
+    _check_dyna_state(state.agent)
+
+    def planned(state: ValueGuidedState):
+        return _guided_plan(guide, state, obs, jax.random.fold_in(key, 1))
+
+    def own(state: ValueGuidedState):
+        return guide.agent.act(state.agent, obs, key), state.planner
+
+    if guide.planning_starts == 0:
+        action, planner_state = planned(state)
+    else:
+        started = state.real_steps >= guide.planning_starts
+        action, planner_state = jax.lax.cond(started, planned, own, state)
+    return action, state._replace(planner=planner_state)
+
+
+def _guided_action(guide: _Guide, state: ValueGuidedState, obs, key: PRNGKey):
+    return _guided_act(guide, state, obs, key)[0]
+
+
+def _guided_update(
+    guide: _Guide, state: ValueGuidedState, transition, key: PRNGKey
+) -> ValueGuidedState:
+    """The agent's own update (on ``key`` itself: it learns as the agent alone would);
+    the plan is reset where the episode ended."""
+    reset = guide.planner.init(jax.random.fold_in(key, 5))
+    planner_state = optax.tree.where(transition.done, reset, state.planner)
+    agent_state = guide.agent.update(state.agent, transition, key)
+    return ValueGuidedState(agent_state, planner_state, state.real_steps + 1)
 
 
 def value_guided(
@@ -218,37 +260,14 @@ def value_guided(
     """
     planning_starts = check_count("planning_starts", planning_starts, minimum=0)
     _check_value_learner(learner)
-    guide = _Guide(learner, planner_of, step_fn_of, bool(bootstrap), bool(policy_prior))
-    planner = planner_of(None, None)  # the planner's state does not depend on them
-
-    def init(key: PRNGKey) -> ValueGuidedState:
-        zero = jnp.zeros((), jnp.int32)
-        return ValueGuidedState(agent.init(key), planner.init(jax.random.fold_in(key, 3)), zero)
-
-    def act_stateful(state: ValueGuidedState, obs, key: PRNGKey):
-        _check_dyna_state(state.agent)
-
-        def planned(state: ValueGuidedState):
-            return _guided_plan(guide, state, obs, jax.random.fold_in(key, 1))
-
-        def own(state: ValueGuidedState):
-            return agent.act(state.agent, obs, key), state.planner
-
-        if planning_starts == 0:
-            action, planner_state = planned(state)
-        else:
-            started = state.real_steps >= planning_starts
-            action, planner_state = jax.lax.cond(started, planned, own, state)
-        return action, state._replace(planner=planner_state)
-
-    def act(state: ValueGuidedState, obs, key: PRNGKey):
-        return act_stateful(state, obs, key)[0]
-
-    def update(state: ValueGuidedState, transition, key: PRNGKey) -> ValueGuidedState:
-        # The agent's update gets ``key`` itself: it learns as the agent alone would.
-        reset = planner.init(jax.random.fold_in(key, 5))
-        planner_state = optax.tree.where(transition.done, reset, state.planner)
-        agent_state = agent.update(state.agent, transition, key)
-        return ValueGuidedState(agent_state, planner_state, state.real_steps + 1)
-
-    return Agent(init, act, update, agent.spaces, act_stateful)
+    guide = _Guide(
+        agent, learner, planner_of, step_fn_of, planner_of(None, None), planning_starts,
+        bool(bootstrap), bool(policy_prior),
+    )  # fmt: skip
+    return Agent(
+        functools.partial(_guided_init, guide),
+        functools.partial(_guided_action, guide),
+        functools.partial(_guided_update, guide),
+        agent.spaces,
+        functools.partial(_guided_act, guide),
+    )

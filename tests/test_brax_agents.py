@@ -45,7 +45,7 @@ def test_mbpo_runs_end_to_end_on_brax(pendulum):
     env, params = pendulum
     parts = mbpo_parts(env, params)
     _, keys = seed_keys(0, 2)
-    returns, state, _ = run_group(env, params, parts, TINY, STEPS, keys)
+    returns, _, _, state, _ = run_group(env, params, parts, TINY, STEPS, keys)
     assert returns.shape == (2, STEPS // CHUNK) and np.all(np.isfinite(returns))
     # one real update per step from STARTS on, G model updates per step once planning
     # starts (after the first chunk, when the model has been fitted)
@@ -72,7 +72,7 @@ def test_value_guided_mpc_runs_end_to_end_on_brax(pendulum):
     )  # fmt: skip
     guided = parts._replace(agent=agent)
     _, keys = seed_keys(0, 2)
-    returns, state, _ = run_group(env, params, guided, TINY, STEPS, keys)
+    returns, _, _, state, _ = run_group(env, params, guided, TINY, STEPS, keys)
     assert np.all(np.isfinite(returns))
     assert np.all(np.asarray(state.agent.learner.env_steps) == STEPS)
     # the planner's actions are what landed in SAC's replay, within the Box

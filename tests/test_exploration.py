@@ -13,14 +13,9 @@ import pytest
 from gymnax.environments.classic_control.continuous_mountain_car import EnvState
 
 from experiments import load
-from experiments.exploration_mountaincar import (
-    ARMS,
-    ENV_NAME,
-    mountain_car_reward,
-    mountain_car_termination,
-    reached_goal,
-)
+from experiments.exploration_mountaincar import ARMS, ENV_NAME, reached_goal
 from mbrl_jax.config import override
+from mbrl_jax.envs import continuous_mountain_car_reward, continuous_mountain_car_termination
 from tests.test_experiments import CONTRACT_KEYS
 
 ENV, PARAMS = gymnax.make(ENV_NAME)
@@ -39,8 +34,12 @@ def test_the_task_functions_are_the_environments():
     next_obs, _, reward, terminated, _ = step(jax.random.key(1), state, action, PARAMS)
     obs = jnp.stack([position, velocity], -1)
     assert 10 < int(jnp.sum(terminated)) < n  # both kinds of step are tested
-    np.testing.assert_array_equal(mountain_car_termination(obs, action, next_obs), terminated)
-    np.testing.assert_allclose(mountain_car_reward(obs, action, next_obs), reward, rtol=1e-6)
+    np.testing.assert_array_equal(
+        continuous_mountain_car_termination(obs, action, next_obs), terminated
+    )
+    np.testing.assert_allclose(
+        continuous_mountain_car_reward(obs, action, next_obs), reward, rtol=1e-6
+    )
 
 
 def episode_return(policy, steps=150):

@@ -60,6 +60,8 @@ def test_branches_restart_at_the_scheduled_length():
     assert depths(state, 6) == [1, 2, 0, 1, 2, 0]
     with pytest.raises(ValueError, match="horizon"):
         branched_rollouts(learner.learner, OBS, horizon=0)
+    with pytest.raises(ValueError, match="schedule gives 0 at real step 1000000000"):
+        branched_rollouts(learner.learner, OBS, horizon=lambda t: jnp.where(t > 100, 0, 1))
 
 
 @pytest.mark.slow  # compiles SAC twice (about 17 s)

@@ -22,6 +22,8 @@ from mbrl_jax.envs.control import (
     acrobot_termination,
     cartpole_reward,
     cartpole_termination,
+    continuous_mountain_car_reward,
+    continuous_mountain_car_termination,
     mountain_car_termination,
     pendulum_reward,
 )
@@ -84,6 +86,8 @@ __all__ = [
     "brax_env_names",
     "cartpole_reward",
     "cartpole_termination",
+    "continuous_mountain_car_reward",
+    "continuous_mountain_car_termination",
     "dyna_maze",
     "evaluation_iterations",
     "greedy_policy",

@@ -146,3 +146,17 @@ def mountain_car_termination(obs: Any, action: Any, next_obs: jax.Array) -> jax.
     ``[position, velocity]``: position >= 0.5 and velocity >= 0."""
     del obs, action
     return (next_obs[..., 0] >= 0.5) & (next_obs[..., 1] >= 0.0)
+
+
+def continuous_mountain_car_termination(obs: Any, action: Any, next_obs: jax.Array) -> jax.Array:
+    """gymnax ``MountainCarContinuous-v0``'s termination from the next observation
+    ``[position, velocity]``: position >= 0.45 (its goal_position) and velocity >= 0."""
+    del obs, action
+    return (next_obs[..., 0] >= 0.45) & (next_obs[..., 1] >= 0.0)
+
+
+def continuous_mountain_car_reward(obs: Any, action: jax.Array, next_obs: jax.Array) -> jax.Array:
+    """gymnax ``MountainCarContinuous-v0``'s reward:
+    -0.1 |a|^2 + 100 [position' >= 0.45 and velocity' >= 0]."""
+    goal = continuous_mountain_car_termination(obs, action, next_obs)
+    return -0.1 * jnp.sum(action**2, axis=-1) + 100.0 * goal

@@ -53,8 +53,17 @@ def rollout_length_schedule(
 
 
 def _horizon_of(horizon: Any) -> Callable[[jax.Array], Any]:
-    """``horizon`` (a count, or a schedule of real steps) as a schedule, checked."""
+    """``horizon`` (a count, or a schedule of real steps) as a schedule, checked: a
+    schedule must give at least 1 at the first real step and at 10^9 (its ends, for a
+    monotone schedule such as :func:`rollout_length_schedule`)."""
     if callable(horizon):
+        for real_steps in (0, 10**9):
+            length = int(horizon(jnp.asarray(real_steps, jnp.int32)))
+            if length < 1:
+                raise ValueError(
+                    f"the rollout length schedule gives {length} at real step {real_steps}; "
+                    "it must be >= 1"
+                )
         return horizon
     horizon = check_count("horizon (the rollout length k)", horizon, minimum=1)
     return lambda real_steps: horizon
