@@ -2,11 +2,16 @@
 and Dyna-Q throughput as the number of vmapped runs grows.
 
     python -m benchmarks.dyna_maze [--repeats 5] [--runs 1,10,30,100,1000,10000] [--n 5,50]
+                                   [--tables traced,scaling,devices]
 
 Compile time is reported apart from run time; run times are medians of
 ``--repeats`` calls of the compiled function. Q-updates count real + planning
 updates that each run made in its own steps (idle, masked steps of runs that
 finished early are not counted). Prints Markdown tables for benchmarks/RESULTS.md.
+
+The ``traced`` table compiles Figure 8.2's training once with ``planning_steps`` traced
+(one executable for every n, as ``mbrl-jax run dyna-maze`` does) and runs it for each
+n, against the static executables of the first table.
 
 The last table runs Dyna-Q n = 50 through :func:`mbrl_jax.sweep.run_seeds` (what the
 experiments and sweeps use: the runs sharded across the devices, in cache-sized
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -33,8 +39,17 @@ from benchmarks.tables import ints, md_row
 from mbrl_jax.agents import dyna_q
 from mbrl_jax.envs import dyna_maze
 from mbrl_jax.sweep import run_seeds, seed_keys
-from mbrl_jax.timing import compile_and_time, device_description, versions
+from mbrl_jax.timing import (
+    compile_and_time,
+    compile_timed,
+    device_description,
+    run_timed,
+    versions,
+)
 from mbrl_jax.train import TrainConfig, make_train
+
+#: the optional tables, in the order they print (Figure 8.2's comes first, always)
+TABLES = ("traced", "scaling", "devices")
 
 
 def timed_train(n: int, runs: int, repeats: int, num_episodes: int = 50) -> dict:
@@ -90,6 +105,44 @@ def figure_table(repeats: int, numpy_runs: int) -> tuple[list[dict], list[dict]]
     np_rate = sum(r["updates_per_s"] for r in baseline) / len(baseline)
     print(f"\nNumPy loop: {np_rate:,.0f} Q-updates/s (mean over n), {numpy_runs} runs per n.\n")
     return figure, baseline
+
+
+def timed_traced_n(ns: list[int], runs: int, repeats: int, num_episodes: int = 50) -> list[dict]:
+    """One executable for every n (``planning_steps`` traced: a run-time loop bound),
+    compiled once and run for each n: median run time per n."""
+    env = dyna_maze()
+    config = TrainConfig(num_episodes=num_episodes)
+
+    def train(n, keys):
+        agent = dyna_q(env.num_states, env.num_actions, planning_steps=n)
+        return jax.vmap(make_train(env, agent, config))(keys)  # as timed_train: all outputs
+
+    _, keys = seed_keys(0, runs)
+    compiled, timing = compile_timed(train, np.int32(ns[0]), keys)
+    rows = []
+    for n in ns:
+        seconds = [run_timed(compiled, np.int32(n), keys)[1] for _ in range(repeats)]
+        rows.append({"n": n, "compile_s": timing.compile_s, "run_s": statistics.median(seconds)})
+    return rows
+
+
+def traced_n_table(figure: list[dict], repeats: int) -> list[dict]:
+    """Figure 8.2's three n: one static executable each (``figure``) against one
+    executable for every n, as a table."""
+    print("## Figure 8.2, one executable for every n (planning_steps traced)\n")
+    print("| n | static: compile s | static: run s | traced: run s | traced / static |")
+    print("|---|---|---|---|---|")
+    traced = timed_traced_n([r["n"] for r in figure], 30, repeats)
+    for static, dynamic in zip(figure, traced, strict=True):
+        cells = (f"{static['compile_s']:.2f}", f"{static['run_s']:.3f}", f"{dynamic['run_s']:.3f}")
+        print(md_row(static["n"], *cells, f"{dynamic['run_s'] / static['run_s']:.2f}"))
+    static_compile = sum(r["compile_s"] for r in figure)
+    static_run, traced_run = sum(r["run_s"] for r in figure), sum(r["run_s"] for r in traced)
+    print(
+        f"| all | {static_compile:.2f} (traced: {traced[0]['compile_s']:.2f}, once) | "
+        f"{static_run:.3f} | {traced_run:.3f} | {traced_run / static_run:.2f} |\n"
+    )
+    return traced
 
 
 def scaling_table(ns: list[int], run_counts: list[int], repeats: int) -> list[dict]:
@@ -166,19 +219,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", default="1,10,30,100,1000,10000")
     parser.add_argument("--n", default="5,50", help="planning steps for the scaling table")
     parser.add_argument("--json", action="store_true", help="also print the raw figures as JSON")
+    parser.add_argument(
+        "--tables",
+        default=",".join(TABLES),
+        help="tables after Figure 8.2's, comma-separated (default: all)",
+    )
     parser.add_argument("--worker-runs", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker_runs is not None:  # a subprocess of devices_table
         print(json.dumps(sharded_rates(args.worker_runs, args.repeats)))
         return
     print(f"device: {device_description()}; versions: {versions()}; {time.strftime('%Y-%m-%d')}\n")
-    figure, baseline = figure_table(args.repeats, args.numpy_runs)
-    scaling = scaling_table(ints(args.n), ints(args.runs), args.repeats)
-    large = [r for r in ints(args.runs) if r >= 1000] or ints(args.runs)
-    devices = devices_table(large, max(1, args.repeats // 2))
+    tables = set(args.tables.split(","))
+    unknown = tables - set(TABLES)
+    if unknown:
+        parser.error(f"unknown --tables {sorted(unknown)}; available: {','.join(TABLES)}")
+    figures = {}
+    figures["figure_8_2"], figures["numpy"] = figure_table(args.repeats, args.numpy_runs)
+    if "traced" in tables:
+        figures["traced_n"] = traced_n_table(figures["figure_8_2"], args.repeats)
+    if "scaling" in tables:
+        figures["scaling"] = scaling_table(ints(args.n), ints(args.runs), args.repeats)
+    if "devices" in tables:
+        large = [r for r in ints(args.runs) if r >= 1000] or ints(args.runs)
+        figures["devices"] = devices_table(large, max(1, args.repeats // 2))
     if args.json:
-        figures = {"figure_8_2": figure, "numpy": baseline, "scaling": scaling}
-        print(json.dumps({**figures, "devices": devices}))
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":
