@@ -23,8 +23,7 @@ from mbrl_jax.agents import dyna_q, dyna_q_plus
 from mbrl_jax.config import ExperimentConfig, setting
 from mbrl_jax.envs import Maze
 from mbrl_jax.results import curve, format_table, make_result
-from mbrl_jax.sweep import seed_keys
-from mbrl_jax.timing import compile_and_run
+from mbrl_jax.sweep import run_seeds, seed_keys
 from mbrl_jax.train import StepMetrics, TrainConfig, make_train
 from mbrl_jax.types import Agent
 
@@ -109,11 +108,10 @@ def run_changing_maze(
     *,
     progress: bool = True,
 ) -> dict:
-    del progress  # one compiled call
     check_changing_maze(maze, config)
-    seeds, keys = seed_keys(config.seed, config.runs)
+    seeds, _ = seed_keys(config.seed, config.runs)
     train = partial(train_changing_maze, maze, config)
-    metrics, timing = compile_and_run(jax.vmap(train), keys)
+    metrics, timing = run_seeds(train, seeds, progress=progress)
     steps, change = config.num_steps, config.change_step
     curves, slopes = {}, {}
     for label, m in metrics.items():

@@ -42,8 +42,7 @@ from mbrl_jax.envs import Maze, blocking_maze, dyna_maze, shortcut_maze
 from mbrl_jax.models import tabular_sample_model
 from mbrl_jax.planners import heuristic_search, rollout_planner, tabular_mcts
 from mbrl_jax.results import curve, make_result
-from mbrl_jax.sweep import seed_keys
-from mbrl_jax.timing import compile_and_run
+from mbrl_jax.sweep import run_seeds, seed_keys
 from mbrl_jax.train import TrainConfig, make_train
 from mbrl_jax.types import Agent, Planner
 
@@ -272,10 +271,9 @@ def _curve(task: Task, metrics) -> dict:
 
 
 def run(config: Config = Config(), *, progress: bool = True) -> dict:
-    del progress  # one compiled call
     splits = check(config)
-    seeds, keys = seed_keys(config.seed, config.runs)
-    metrics, timing = compile_and_run(jax.vmap(partial(train, config)), keys)
+    seeds, _ = seed_keys(config.seed, config.runs)
+    metrics, timing = run_seeds(partial(train, config), seeds, progress=progress)
     tasks = _tasks()
     curves, scores = {}, {}
     for task_name, by_label in metrics.items():

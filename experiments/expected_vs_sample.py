@@ -36,8 +36,8 @@ from tqdm import tqdm
 
 from mbrl_jax.config import ExperimentConfig, setting
 from mbrl_jax.results import curve, make_result, timing_line
-from mbrl_jax.sweep import seed_keys
-from mbrl_jax.timing import Timing, compile_and_run
+from mbrl_jax.sweep import run_seeds, seed_keys
+from mbrl_jax.timing import Timing
 from mbrl_jax.validation import check_count, check_in_range
 
 NAME = "expected-vs-sample"
@@ -165,13 +165,13 @@ def run(config: Config = Config(), *, progress: bool = True) -> dict:
     per b."""
     check(config)
     points = config.points
-    seeds, keys = seed_keys(config.seed, config.runs)
+    seeds, _ = seed_keys(config.seed, config.runs)
     curves, analytic, timing = {}, {}, Timing()
     expected_errors = []
     for b in tqdm(config.branching, desc=NAME, unit="group", disable=not progress):
         grid = computation_grid(b, points)
         task = make_task(b, grid, points, config.initial_error)
-        (sample, expected), group_timing = compile_and_run(jax.vmap(task), keys)
+        (sample, expected), group_timing = run_seeds(task, seeds)
         timing += group_timing
         label = f"sample, b={b}"
         curves[label] = rms_curve(grid / b, np.asarray(sample))
