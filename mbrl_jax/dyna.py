@@ -50,7 +50,7 @@ def init_dyna_state(
     )
 
 
-def check_planning_steps(planning_steps: Any) -> Any:
+def _check_planning_steps(planning_steps: Any) -> Any:
     """``planning_steps`` (n) as given: a Python int >= 0 (a loop of static length) or a
     traced integer scalar (a loop bound read at run time, so one executable serves every
     n); a ValueError for anything else."""
@@ -184,7 +184,7 @@ def dyna(
     learner update on whatever the model returns. The agent was built for the
     learner's spaces (``Agent.spaces`` is ``learner.spaces``).
     """
-    planning_steps = check_planning_steps(planning_steps)
+    planning_steps = _check_planning_steps(planning_steps)
 
     def init(key: PRNGKey) -> DynaState:
         return init_dyna_state(learner, model, search_control, key)

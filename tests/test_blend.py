@@ -40,6 +40,7 @@ def train_fn(agent_name: str):
     return jax.jit(jax.vmap(train))
 
 
+@pytest.mark.slow  # 19 s of compiling; make test had to stay under 10 minutes
 def test_with_no_search_it_is_the_dyna_agent_bit_for_bit():
     keys = jax.random.split(jax.random.key(4), 3)
     (plain_state, plain), (blend_state, blend) = (

@@ -274,6 +274,7 @@ def test_terminated_branches_restart_from_real_states():
     assert offsets == [0, 1, 2, 3, 0, 1]
 
 
+@pytest.mark.slow  # 19 s of compiling; make test had to stay under 10 minutes
 def test_tabular_and_neural_dyna_are_the_same_dyna_call(maze):
     n, steps, starts = 3, 300, 100
     S, A = maze.num_states, maze.num_actions

@@ -94,6 +94,7 @@ def test_step_metrics_count_rewards_and_episodes(maze):
     np.testing.assert_array_equal(cumulative, episodes)
 
 
+@pytest.mark.slow  # 24 s; the fast golden test checks the experiment's one program
 def test_one_executable_for_every_n_equals_each_static_n(maze, figure_8_2_train):
     """n as a run-time loop bound (traced, unbatched): one compile serves n = 0, 5 and
     21 (two blocks of proposals, the second partial), and each equals the agent built

@@ -263,8 +263,17 @@ def settings_rows(names):
     return {n: jnp.asarray([row[n] for row in rows]) for n in names}
 
 
-# mctx compiles again, SAC's step compiles for about 40 s: make test-slow runs them
-SLOW_EXERCISES = {planners.tabular_mcts, learners.sac, models.disagreement_step_fn}
+# mctx compiles again, SAC's step compiles for about 40 s, a batched planning_steps
+# makes the tabular agents' planning a masked while loop (13 s each; dyna_q stays fast):
+# make test-slow runs them
+SLOW_EXERCISES = {
+    planners.tabular_mcts,
+    learners.sac,
+    models.disagreement_step_fn,
+    agents.dyna_q_plus,
+    agents.prioritized_sweeping,
+    models.neural_model,  # 21 s
+}
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,7 @@ queue_runs = {
 }
 
 
+@pytest.mark.slow  # 20 s (a compile per example); make test had to stay under 10 minutes
 @settings(max_examples=10, deadline=None)
 @given(st.lists(op_lists, min_size=4, max_size=4), st.sampled_from([None, 1, 37]))
 def test_queue_pops_in_priority_order_and_never_loses_an_item(batch, block_size):
