@@ -14,6 +14,7 @@ and a search control whose queue may run empty (``has_proposal``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -81,6 +82,53 @@ def _proposals(
     return obs, actions
 
 
+class _Parts(NamedTuple):
+    learner: Learner
+    model: Model
+    search_control: SearchControl
+
+
+def _planning_update(
+    parts: _Parts, key: PRNGKey, i: Any, carry: DynaState, proposal: Any = None
+) -> DynaState:
+    """Planning update i (step (f) once): propose (unless ``proposal`` gives the pair),
+    sample the model, update the learner and the search control; keys from
+    ``fold_in(key, i)``."""
+    learner_state, model_state, search_state, updates = carry
+    k = jax.random.fold_in(key, i)
+    if proposal is None:
+        obs, action, search_state = parts.search_control.propose(
+            search_state, learner_state, model_state, k
+        )
+    else:
+        obs, action = proposal
+    simulated = parts.model.sample(model_state, obs, action, jax.random.fold_in(k, 1))
+    learner_state = parts.learner.update(learner_state, simulated, jax.random.fold_in(k, 2))
+    search_state = parts.search_control.update(
+        search_state, simulated, learner_state, model_state, jax.random.fold_in(k, 3),
+        simulated=True,
+    )  # fmt: skip
+    return DynaState(learner_state, model_state, search_state, updates + 1)
+
+
+def _blocked_planning(parts: _Parts, planning_steps: Any, state: DynaState, key) -> DynaState:
+    """A traced n with an independent search control: ceil(n / PROPOSAL_BLOCK) blocks,
+    each proposing PROPOSAL_BLOCK pairs in one call and using as many as n leaves."""
+
+    def block(b, carry: DynaState) -> DynaState:
+        first = b * PROPOSAL_BLOCK
+        obs, actions = _proposals(parts.search_control, carry, key, first, PROPOSAL_BLOCK)
+
+        def update_in_block(j, c):
+            return _planning_update(parts, key, first + j, c, (obs[j], actions[j]))
+
+        count = jnp.minimum(PROPOSAL_BLOCK, planning_steps - first)
+        return jax.lax.fori_loop(0, count, update_in_block, carry)
+
+    blocks = (planning_steps + PROPOSAL_BLOCK - 1) // PROPOSAL_BLOCK
+    return jax.lax.fori_loop(0, blocks, block, state)
+
+
 def planning_updates(
     learner: Learner,
     model: Model,
@@ -102,28 +150,8 @@ def planning_updates(
     static = not isinstance(planning_steps, jax.core.Tracer)
     if static and planning_steps == 0:
         return state
-
-    def one_update(i, carry: DynaState, proposal=None) -> DynaState:
-        learner_state, model_state, search_state, updates = carry
-        k = jax.random.fold_in(key, i)
-        if proposal is None:
-            obs, action, search_state = search_control.propose(
-                search_state, learner_state, model_state, k
-            )
-        else:
-            obs, action = proposal
-        simulated = model.sample(model_state, obs, action, jax.random.fold_in(k, 1))
-        learner_state = learner.update(learner_state, simulated, jax.random.fold_in(k, 2))
-        search_state = search_control.update(
-            search_state,
-            simulated,
-            learner_state,
-            model_state,
-            jax.random.fold_in(k, 3),
-            simulated=True,
-        )
-        return DynaState(learner_state, model_state, search_state, updates + 1)
-
+    parts = _Parts(learner, model, search_control)
+    one_update = functools.partial(_planning_update, parts, key)
     vectorized = search_control.independent and search_control.has_proposal is None
     if vectorized and static:
         obs, actions = _proposals(search_control, state, key, 0, planning_steps)
@@ -131,19 +159,7 @@ def planning_updates(
             0, planning_steps, lambda i, c: one_update(i, c, (obs[i], actions[i])), state
         )
     if vectorized:
-
-        def block(b, carry: DynaState) -> DynaState:
-            first = b * PROPOSAL_BLOCK
-            obs, actions = _proposals(search_control, carry, key, first, PROPOSAL_BLOCK)
-
-            def update_in_block(j, c):
-                return one_update(first + j, c, (obs[j], actions[j]))
-
-            count = jnp.minimum(PROPOSAL_BLOCK, planning_steps - first)
-            return jax.lax.fori_loop(0, count, update_in_block, carry)
-
-        blocks = (planning_steps + PROPOSAL_BLOCK - 1) // PROPOSAL_BLOCK
-        return jax.lax.fori_loop(0, blocks, block, state)
+        return _blocked_planning(parts, planning_steps, state, key)
     if search_control.has_proposal is None:
         return jax.lax.fori_loop(0, planning_steps, one_update, state)
 
