@@ -1,8 +1,13 @@
 """Benchmark: the library's DQN in ``make_train`` against a plain single-function JAX
 DQN (``benchmarks/plain_dqn.py``) in the same run, for 1 and 8 seeds.
 
-    python -m benchmarks.dqn_loop [--seeds 1,8] [--steps 3000] [--rounds 5]
-                                  [--curve-steps 20000] [--curve-seeds 8]
+    JAX_NUM_CPU_DEVICES=2 python -m benchmarks.dqn_loop [--seeds 1,8] [--steps 3000]
+                                  [--rounds 5] [--curve-steps 20000] [--curve-seeds 8]
+
+(``JAX_NUM_CPU_DEVICES``: one CPU device per core, as ``mbrl-jax`` sets it; gymnax starts
+JAX's backend on import, so the benchmark cannot set it itself.) The jitted runs of
+both use the first device only; the ``run_seeds`` column is ours as the experiments run
+it, the seeds sharded across the devices.
 
 Both run the same algorithm and settings: CartPole-v1, one environment per seed,
 double DQN on a 120-84 ReLU network, one Adam step on a 64-transition minibatch per
@@ -30,7 +35,7 @@ from benchmarks.plain_dqn import PlainDQN, make_plain_dqn
 from benchmarks.tables import ints, md_row
 from mbrl_jax.envs import make
 from mbrl_jax.learners import dqn
-from mbrl_jax.sweep import seed_keys
+from mbrl_jax.sweep import run_seeds, seed_keys
 from mbrl_jax.timing import compile_timed, device_description, run_timed, versions
 from mbrl_jax.train import TrainConfig, make_train
 from mbrl_jax.types import Agent
@@ -75,9 +80,11 @@ def window_return(cumulative_reward: np.ndarray, episodes: np.ndarray) -> np.nda
 
 
 def timed_pair(seeds: int, steps: int, rounds: int) -> dict:
-    """Both runs compiled for ``seeds`` seeds, then ``rounds`` alternating calls."""
+    """Both runs compiled for ``seeds`` seeds, then ``rounds`` alternating calls; and,
+    in each round, ours through ``run_seeds`` (the seeds sharded over this process's
+    devices; it compiles again each call, and only its run seconds count)."""
     settings = PlainDQN(learning_starts=200)
-    _, keys = seed_keys(0, seeds)
+    seed_list, keys = seed_keys(0, seeds)
     fns = {
         "ours": jax.vmap(library_train(settings, steps)),
         "plain": jax.vmap(make_plain_dqn(settings, steps)),
@@ -87,17 +94,21 @@ def timed_pair(seeds: int, steps: int, rounds: int) -> dict:
         compiled[name], timing = compile_timed(fn, keys)
         compile_s[name] = timing.compile_s
         run_timed(compiled[name], keys)  # warm-up
-    seconds = {name: [] for name in fns}
+    seconds = {name: [] for name in (*fns, "sharded")}
+    sharded = library_train(settings, steps)
     for _ in range(rounds):
         for name in fns:
             seconds[name].append(run_timed(compiled[name], keys)[1])
+        seconds["sharded"].append(run_seeds(sharded, seed_list)[1].run_s)
     ratios = [p / o for o, p in zip(seconds["ours"], seconds["plain"], strict=True)]
+    sharded_ratios = [p / o for o, p in zip(seconds["sharded"], seconds["plain"], strict=True)]
     return {
         "seeds": seeds,
         "compile_s": compile_s,
         "steps_per_s": {n: seeds * steps / statistics.median(s) for n, s in seconds.items()},
         "ratio": statistics.median(ratios),
         "ratio_range": (min(ratios), max(ratios)),
+        "sharded_ratio": statistics.median(sharded_ratios),
     }
 
 
@@ -124,14 +135,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--curve-seeds", type=int, default=8)
     args = parser.parse_args(argv)
     print(f"Device: {device_description()}; versions: {versions()}\n")
+    print(f"CPU devices: {len(jax.devices())}\n")
     print(f"## DQN in make_train against a plain JAX DQN ({args.steps} steps per seed)\n")
     print(
         md_row(
             "seeds", "compile s (ours, plain)", "ours env steps/s", "plain env steps/s",
-            "ours / plain (median, min-max over rounds)",
+            "ours / plain (median, min-max over rounds)", "ours via run_seeds env steps/s",
+            "run_seeds / plain",
         )
     )  # fmt: skip
-    print(md_row(*["---"] * 5))
+    print(md_row(*["---"] * 7))
     for seeds in ints(args.seeds):
         r = timed_pair(seeds, args.steps, args.rounds)
         low, high = r["ratio_range"]
@@ -142,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{r['steps_per_s']['ours']:,.0f}",
                 f"{r['steps_per_s']['plain']:,.0f}",
                 f"{r['ratio']:.2f} ({low:.2f}-{high:.2f})",
+                f"{r['steps_per_s']['sharded']:,.0f}",
+                f"{r['sharded_ratio']:.2f}",
             ),
             flush=True,
         )

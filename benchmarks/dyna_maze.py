@@ -2,7 +2,7 @@
 and Dyna-Q throughput as the number of vmapped runs grows.
 
     python -m benchmarks.dyna_maze [--repeats 5] [--runs 1,10,30,100,1000,10000] [--n 5,50]
-                                   [--tables traced,scaling,devices]
+                                   [--tables traced,scaling,devices] [--devices 1,2]
 
 Compile time is reported apart from run time; run times are medians of
 ``--repeats`` calls of the compiled function. Q-updates count real + planning
@@ -14,11 +14,13 @@ The ``traced`` table compiles Figure 8.2's training once with ``planning_steps``
 n, against the static executables of the first table.
 
 The last table runs Dyna-Q n = 50 through :func:`mbrl_jax.sweep.run_seeds` (what the
-experiments and sweeps use: the runs sharded across the devices, in cache-sized
-calls) at the ``--runs`` counts of 1,000 and more (all of them if none is), on one
-CPU device and on one device per core, each device count in its own subprocess (the
-count is fixed when JAX starts); each repeat compiles again, and compile seconds are
-reported apart.
+experiments and sweeps use: the runs sharded across the devices) at the ``--runs``
+counts of 1,000 and more (all of them if none is), two ways: ``train(key)`` vmapped in
+cache-sized calls, and the run's ``TrainLoop`` in lanes (each device's runs through
+``CPU_LANES`` lanes that start the next run as one ends); on each ``--devices`` count
+of CPU devices (default: one, and one per core), each in its own subprocess (the count
+is fixed when JAX starts); each repeat compiles again, and compile seconds are reported
+apart.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from mbrl_jax.timing import (
     run_timed,
     versions,
 )
-from mbrl_jax.train import TrainConfig, make_train
+from mbrl_jax.train import TrainConfig, make_train, make_train_loop
 
 #: the optional tables, in the order they print (Figure 8.2's comes first, always)
 TABLES = ("traced", "scaling", "devices")
@@ -161,15 +163,30 @@ def scaling_table(ns: list[int], run_counts: list[int], repeats: int) -> list[di
     return scaling
 
 
-def sharded_rates(runs: int, repeats: int, n: int = 50) -> dict:
-    """Dyna-Q through ``run_seeds`` on this process's devices: median seconds of
-    ``repeats`` calls (each compiles again; compile seconds apart) and Q-updates/s."""
+#: how ``devices_table`` runs the runs through ``run_seeds``: a vmapped ``train(key)``,
+#: or the run's ``TrainLoop`` in lanes (``mbrl_jax.train.run_in_lanes``)
+WAYS = ("vmapped", "lanes")
+
+
+def sharded_rates(runs: int, repeats: int, way: str, n: int = 50) -> dict:
+    """Dyna-Q through ``run_seeds`` on this process's devices, ``way`` one of
+    :data:`WAYS`: median seconds of ``repeats`` calls (each compiles again; compile
+    seconds apart) and Q-updates/s."""
     env = dyna_maze()
     agent = dyna_q(env.num_states, env.num_actions, planning_steps=n)
-    train = make_train(env, agent, TrainConfig(num_episodes=50))
+    config = TrainConfig(num_episodes=50)
+    if way == "lanes":
+        loop = make_train_loop(env, agent, config)
+        train = loop._replace(result=lambda state: loop.result(state)[1].total_steps)
+    else:
+        train_run = make_train(env, agent, config)
+
+        def train(key):
+            return train_run(key)[1].total_steps
+
     compile_s, run_s = [], []
     for _ in range(repeats):
-        steps, timing = run_seeds(lambda key: train(key)[1].total_steps, range(runs))
+        steps, timing = run_seeds(train, range(runs))
         compile_s.append(timing.compile_s)
         run_s.append(timing.run_s)
     updates = int(np.asarray(steps, np.int64).sum()) * (1 + n)
@@ -177,6 +194,7 @@ def sharded_rates(runs: int, repeats: int, n: int = 50) -> dict:
     return {
         "devices": jax.device_count(),
         "runs": runs,
+        "way": way,
         "compile_s": float(np.median(compile_s)),
         "run_s": median,
         "run_s_all": run_s,
@@ -184,26 +202,30 @@ def sharded_rates(runs: int, repeats: int, n: int = 50) -> dict:
     }
 
 
-def devices_table(run_counts: list[int], repeats: int) -> list[dict]:
-    """``sharded_rates`` on 1 CPU device and on one per core, a subprocess each."""
-    cores = len(os.sched_getaffinity(0))
-    print(f"## Dyna-Q n = 50 through run_seeds: 1 CPU device vs {cores} (one per core)\n")
-    print("| devices | runs | compile s | run s (median) | Q-updates/s |")
-    print("|---|---|---|---|---|")
+def devices_table(run_counts: list[int], repeats: int, device_counts: list[int]) -> list[dict]:
+    """``sharded_rates`` both ways (:data:`WAYS`) on each count of CPU devices, a
+    subprocess each (the count is fixed when JAX starts)."""
+    print("## Dyna-Q n = 50 through run_seeds: vmapped runs or lanes, by CPU devices\n")
+    print(md_row("devices", "runs", "runs as", "compile s", "run s (median)", "Q-updates/s"))
+    print(md_row(*["---"] * 6))
     flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
     rows = []
     for runs in run_counts:
-        for devices in dict.fromkeys((1, cores)):
-            env = {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices), "XLA_FLAGS": " ".join(flags)}
-            argv = ["--worker-runs", str(runs), "--repeats", str(repeats)]
-            done = subprocess.run(
-                [sys.executable, "-m", "benchmarks.dyna_maze", *argv],
-                env=env, capture_output=True, text=True, check=True,
-            )  # fmt: skip
-            row = json.loads(done.stdout.strip().splitlines()[-1])
-            rows.append(row)
-            cells = (f"{row['compile_s']:.2f}", f"{row['run_s']:.2f}")
-            print(md_row(row["devices"], runs, *cells, f"{row['updates_per_s']:,.0f}"), flush=True)
+        for devices in device_counts:
+            for way in WAYS:
+                env = {
+                    **os.environ, "JAX_NUM_CPU_DEVICES": str(devices), "XLA_FLAGS": " ".join(flags),
+                }  # fmt: skip
+                argv = ["--worker-runs", str(runs), "--worker-way", way, "--repeats", str(repeats)]
+                done = subprocess.run(
+                    [sys.executable, "-m", "benchmarks.dyna_maze", *argv],
+                    env=env, capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+                rows.append(row)
+                cells = (f"{row['compile_s']:.2f}", f"{row['run_s']:.2f}")
+                rate = f"{row['updates_per_s']:,.0f}"
+                print(md_row(row["devices"], runs, way, *cells, rate), flush=True)
     return rows
 
 
@@ -224,10 +246,16 @@ def main(argv: list[str] | None = None) -> None:
         default=",".join(TABLES),
         help="tables after Figure 8.2's, comma-separated (default: all)",
     )
+    parser.add_argument(
+        "--devices",
+        default=f"1,{len(os.sched_getaffinity(0))}",
+        help="CPU device counts of the devices table (default: 1 and one per core)",
+    )
     parser.add_argument("--worker-runs", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-way", choices=WAYS, default="vmapped", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker_runs is not None:  # a subprocess of devices_table
-        print(json.dumps(sharded_rates(args.worker_runs, args.repeats)))
+        print(json.dumps(sharded_rates(args.worker_runs, args.repeats, args.worker_way)))
         return
     print(f"device: {device_description()}; versions: {versions()}; {time.strftime('%Y-%m-%d')}\n")
     tables = set(args.tables.split(","))
@@ -242,7 +270,8 @@ def main(argv: list[str] | None = None) -> None:
         figures["scaling"] = scaling_table(ints(args.n), ints(args.runs), args.repeats)
     if "devices" in tables:
         large = [r for r in ints(args.runs) if r >= 1000] or ints(args.runs)
-        figures["devices"] = devices_table(large, max(1, args.repeats // 2))
+        device_counts = list(dict.fromkeys(ints(args.devices)))
+        figures["devices"] = devices_table(large, max(1, args.repeats // 2), device_counts)
     if args.json:
         print(json.dumps(figures))
 

@@ -5,10 +5,11 @@ Both are one ``neural_dyna`` call with a SAC learner (:mod:`experiments.mbpo_com
 curve ``SAC`` is n = 0 (the learner alone), curve ``MBPO G=n`` takes n gradient steps
 per real step on minibatches of model rollouts (95%) and real data (5%), the
 probabilistic ensemble (7 members, rollouts from the 5 elites) refitted every
-``eval_every`` real steps. The rollouts grow from 1 model step to 15 between real steps
-250 and 1,000 (MBPO's linear schedule): on this task longer rollouts were what made
+``eval_every`` real steps. The rollouts grow from 1 model step to 25 between real steps
+250 and 750 (MBPO's linear schedule): on this task longer rollouts were what made
 MBPO fast (G = 20 and 2,000 steps: k = 1 solved 2 of 5 seeds, k up to 5 3, k up to 10
-and 15 4; benchmarks/RESULTS.md, 2026-12-02). The model uses the task's known reward unless
+and 15 4; at 3,000 steps k up to 15 reached -200 at 1,825 steps on average, k up to 25
+at 1,500; benchmarks/RESULTS.md, 2026-12-02). The model uses the task's known reward unless
 ``known_reward=false`` (then it learns it, as in the MBPO paper). ``steps_to_target``
 holds, per group and seed, the first evaluation whose
 greedy return (mean of ``eval_episodes`` episodes) reaches ``target`` (-200, the usual
@@ -47,9 +48,9 @@ class Config(MBPOConfig):
         (0, 20), "G, gradient steps on model rollouts per real step (0: SAC alone), one curve each"
     )
     rollout_schedule: tuple[int, int, int, int] = setting(
-        (250, 1000, 1, 15),
+        (250, 750, 1, 25),
         "MBPO's rollout length schedule (first_step, last_step, min_length, max_length): "
-        "k from 1 at step 250 to 15 at step 1,000",
+        "k from 1 at step 250 to 25 at step 750",
     )
     num_steps: int = setting(20_000, "real steps of SAC alone")
     planning_num_steps: int = setting(5_000, "real steps of each MBPO run")

@@ -2,7 +2,9 @@
 
 The core: :class:`Transition`, the ``(init, act/sample/propose, update)`` triples
 :class:`Agent`, :class:`Learner`, :class:`Model`, :class:`SearchControl`, and the
-combinator :func:`dyna`. Training runs are functions: :func:`make_train`.
+combinator :func:`dyna`. Training runs are functions: :func:`make_train`; a run
+measured in episodes is also a :class:`TrainLoop`, which :func:`run_in_lanes` runs
+for many keys in fewer lanes.
 """
 
 from mbrl_jax.dyna import DynaState, dyna, init_dyna_state, planning_updates, q_planning
@@ -11,8 +13,11 @@ from mbrl_jax.train import (
     StepMetrics,
     TrainCarry,
     TrainConfig,
+    TrainLoop,
     make_train,
     make_train_chunks,
+    make_train_loop,
+    run_in_lanes,
 )
 from mbrl_jax.types import (
     Agent,
@@ -40,13 +45,16 @@ __all__ = [
     "StepMetrics",
     "TrainCarry",
     "TrainConfig",
+    "TrainLoop",
     "Transition",
     "TransitionDistribution",
     "dyna",
     "init_dyna_state",
     "make_train",
     "make_train_chunks",
+    "make_train_loop",
     "planning_updates",
     "q_planning",
+    "run_in_lanes",
     "select_action",
 ]

@@ -42,6 +42,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm import tqdm
 
 from mbrl_jax.timing import Timing, cost_analysis
+from mbrl_jax.train import TrainLoop, run_in_lanes
 from mbrl_jax.validation import check_count
 
 Grid = Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]
@@ -257,31 +258,75 @@ def sweep(
 
 
 def run_seeds(
-    train: Callable[[jax.Array], Any],
+    train: Callable[[jax.Array], Any] | TrainLoop,
     seeds: Sequence[int],
     *,
     chunk_size: int | None = None,
     memory_budget: int | str | None = "auto",
+    lanes: int | None = None,
     progress: bool = False,
 ) -> tuple[Any, Timing]:
     """``jax.jit(jax.vmap(train))`` over the keys ``jax.random.key(seed)`` of ``seeds``,
     run as :func:`sweep` runs one group: one compile, the runs axis sharded across
     ``jax.devices()``, in chunks (``chunk_size``, ``memory_budget`` as there).
 
-    Returns ``train``'s outputs as numpy arrays with a leading runs axis (in the order
-    of ``seeds``), equal bit for bit to one vmapped call on one device, and their
-    :class:`~mbrl_jax.timing.Timing` (compile seconds apart from run seconds)."""
+    ``train`` may also be a :class:`~mbrl_jax.train.TrainLoop` (a run measured in
+    episodes, :func:`~mbrl_jax.train.make_train_loop`): each device then runs its
+    share of the runs through ``lanes`` vmapped lanes (:func:`~mbrl_jax.train.run_in_lanes`:
+    a lane that finishes its run starts the next), so that no call waits, masked, for
+    its longest run. ``lanes`` defaults to :data:`CPU_LANES` per CPU device and to all
+    the runs of a call (no queue) on other devices; a call then takes all the runs
+    (``chunk_size`` still bounds it), and ``memory_budget`` is not consulted.
+
+    Returns ``train``'s outputs (a loop's ``result``) as numpy arrays with a leading
+    runs axis (in the order of ``seeds``), equal bit for bit to one vmapped call on
+    one device, and their :class:`~mbrl_jax.timing.Timing` (compile seconds apart from
+    run seconds)."""
     seed_list = _seed_list(list(seeds))
     if chunk_size is not None:
         check_count("chunk_size", chunk_size, minimum=1)
-    budget = _memory_budget(memory_budget, jax.devices())
+    if lanes is not None:
+        check_count("lanes", lanes, minimum=1)
     sharding = _runs_sharding(jax.devices())
     batch = _batch_size(len(seed_list), chunk_size, len(sharding.device_set))
-    fn = _batched_train(train, {})
+    in_lanes = isinstance(train, TrainLoop)
+    if in_lanes:
+        budget, fn = None, _lanes_train(train, sharding, lanes)
+    else:
+        budget, fn = _memory_budget(memory_budget, jax.devices()), _batched_train(train, {})
     run_seeds = np.asarray(seed_list, np.uint32)
     with tqdm(total=len(seed_list), unit="run", disable=not progress) as bar:
-        out, timing, _ = _run_group(fn, run_seeds, {}, sharding, batch, budget, bar)
+        out, timing, _ = _run_group(
+            fn, run_seeds, {}, sharding, batch, budget, bar, fit_cache=not in_lanes
+        )
     return out, timing
+
+
+#: Lanes per CPU device of a :class:`~mbrl_jax.train.TrainLoop` in :func:`run_seeds`
+#: (Dyna-Q n = 50 on the Dyna maze, 1,000 runs on one device: 64 lanes ran fastest
+#: of 32-256; benchmarks/RESULTS.md).
+CPU_LANES = 64
+
+
+def _lanes_train(loop: TrainLoop, sharding: NamedSharding, lanes: int | None) -> Callable:
+    """``(seeds, traced) -> results``: each device runs its shard of the seeds through
+    :func:`~mbrl_jax.train.run_in_lanes` on its own (``shard_map``: no device waits
+    for another's runs)."""
+    platform = next(iter(sharding.device_set)).platform
+
+    def local(seeds):
+        count = lanes or (CPU_LANES if platform == "cpu" else seeds.shape[0])
+        return run_in_lanes(loop, _keys(seeds), count)
+
+    def runs(seeds, traced):
+        del traced
+        spec = PartitionSpec("runs")
+        run_local = jax.shard_map(
+            local, mesh=sharding.mesh, in_specs=spec, out_specs=spec, check_vma=False
+        )
+        return run_local(seeds)
+
+    return runs
 
 
 def use_every_core() -> int:
@@ -456,6 +501,8 @@ def _run_group(
     batch: int,
     budget: int | None,
     bar: tqdm,
+    *,
+    fit_cache: bool = True,
 ) -> tuple[Any, Timing, int]:
     """``fn`` over all runs in chunks of ``batch`` runs (padded with repeated runs;
     fewer when a call of ``batch`` would exceed ``budget`` bytes per device, or on a
@@ -464,7 +511,7 @@ def _run_group(
     num_runs = len(run_seeds)
     start = time.perf_counter()
     compiled = _compile(fn, run_seeds, traced, sharding, batch)
-    fitting = _fitting_batch(compiled, batch, sharding, budget)
+    fitting = _fitting_batch(compiled, batch, sharding, budget) if fit_cache else batch
     if fitting < batch:
         fitting = _even_batch(num_runs, fitting, len(sharding.device_set))
         batch = fitting

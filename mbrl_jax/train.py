@@ -265,21 +265,120 @@ def make_train(env, agent: Agent, config: TrainConfig, env_params=None):
 
         return train_steps
 
+    loop = make_train_loop(env, agent, config, env_params)
+
+    def train_episodes(key: PRNGKey):
+        return loop.result(jax.lax.while_loop(loop.running, loop.step, loop.start(key)))
+
+    return train_episodes
+
+
+class TrainLoop(NamedTuple):
+    """A run measured in episodes, as the parts of its loop: ``start(key) -> loop``,
+    ``step(loop) -> loop`` (one time step), ``running(loop) -> bool`` and
+    ``result(loop)``, by default ``(agent_state, EpisodeMetrics)``. The run of
+    :func:`make_train` is ``result(while_loop(running, step, start(key)))``;
+    :func:`run_in_lanes` runs many keys through fewer lanes. Replace ``result`` (a
+    NamedTuple's ``_replace``) to keep less of each run."""
+
+    start: Callable[[PRNGKey], Any]
+    step: Callable[[Any], Any]
+    running: Callable[[Any], jax.Array]
+    result: Callable[[Any], Any]
+
+
+def make_train_loop(env, agent: Agent, config: TrainConfig, env_params=None) -> TrainLoop:
+    """The :class:`TrainLoop` of :func:`make_train`'s run measured in episodes
+    (``config.num_episodes``); the spaces are checked as there."""
+    if config.num_episodes is None:
+        raise ValueError(
+            "make_train_loop needs a run measured in episodes "
+            f"(TrainConfig(num_episodes=...)), got num_steps={config.num_steps!r}"
+        )
+    if env_params is None:
+        env_params = env.default_params
+    _check_spaces(env, env_params, agent, "make_train_loop")
     start = _make_start(env, env_params, agent)
     env_step = _make_env_step(env, env_params, agent)
     num_episodes, max_steps = config.num_episodes, config.max_steps
 
-    def keep_going(loop: _EpisodeLoop) -> jax.Array:
+    def begin(key: PRNGKey) -> _EpisodeLoop:
+        return _episode_loop_init(start(key), num_episodes)
+
+    def running(loop: _EpisodeLoop) -> jax.Array:
         return (loop.carry.episodes < num_episodes) & (loop.t < max_steps)
 
-    def body(loop: _EpisodeLoop) -> _EpisodeLoop:
+    def step(loop: _EpisodeLoop) -> _EpisodeLoop:
         return _episode_step(env_step, loop)
 
-    def train_episodes(key: PRNGKey):
-        loop = jax.lax.while_loop(keep_going, body, _episode_loop_init(start(key), num_episodes))
+    def result(loop: _EpisodeLoop):
         return loop.carry.agent_state, EpisodeMetrics(loop.lengths, loop.returns, loop.t)
 
-    return train_episodes
+    return TrainLoop(begin, step, running, result)
+
+
+class _Lanes(NamedTuple):
+    """The carry of :func:`run_in_lanes`."""
+
+    loops: Any  # every lane's run, leading axis lanes
+    run: jax.Array  # (lanes,) int32, the run a lane holds; num_runs once it is idle
+    next_run: jax.Array  # () int32, the first run not yet started
+    results: Any  # every run's result, leading axis num_runs, written as it finishes
+
+
+def _select(mask: jax.Array, new: Any, old: Any) -> Any:
+    """Per lane (the leading axis), ``new`` where ``mask`` else ``old``."""
+    return jax.vmap(lambda m, a, b: jax.tree.map(lambda x, y: jnp.where(m, x, y), a, b))(
+        mask, new, old
+    )
+
+
+def run_in_lanes(loop: TrainLoop, keys: jax.Array, lanes: int) -> Any:
+    """``loop``'s runs for ``keys`` (one run per key) through ``lanes`` vmapped lanes:
+    each lane runs one run to its end, then starts the next run not yet started.
+    Returns every run's ``loop.result`` (leading axis: the keys), equal bit for bit
+    to ``jax.vmap(train)(keys)`` of :func:`make_train` for two lanes or more (one lane,
+    like a vmapped call of one run, compiles to other roundings in the last ulp).
+
+    Runs measured in episodes take different numbers of steps, and a vmapped
+    ``while_loop`` steps every run until the longest has finished: for Dyna-Q on the
+    Dyna maze the longest of 1,000 runs takes several times the mean, so most of such
+    a call is masked steps. In lanes a call takes about ``total steps / lanes`` steps
+    (plus the last runs' tail), and as many lanes as fit in the cache serve any
+    number of runs.
+    """
+    num_runs = keys.shape[0]
+    lanes = min(check_count("lanes", lanes, minimum=1), num_runs)
+    start, step, running = (jax.vmap(f) for f in (loop.start, loop.step, loop.running))
+    shapes = jax.eval_shape(loop.result, jax.eval_shape(loop.start, keys[0]))
+    results = jax.tree.map(lambda s: jnp.zeros((num_runs, *s.shape), s.dtype), shapes)
+    first = jnp.arange(lanes, dtype=jnp.int32)
+    init = _Lanes(start(keys[:lanes]), first, jnp.asarray(lanes, jnp.int32), results)
+
+    def refill(carry: _Lanes, finished: jax.Array) -> _Lanes:
+        """Store the finished lanes' results and start the next runs in those lanes."""
+        rows = jnp.where(finished, carry.run, num_runs)  # num_runs: dropped
+        done = jax.vmap(loop.result)(carry.loops)
+        results = jax.tree.map(
+            lambda buffer, value: buffer.at[rows].set(value, mode="drop"), carry.results, done
+        )
+        queued = carry.next_run + jnp.cumsum(finished, dtype=jnp.int32) - 1
+        run = jnp.where(finished, jnp.minimum(queued, num_runs), carry.run)
+        fresh = start(keys[jnp.minimum(run, num_runs - 1)])
+        next_run = carry.next_run + finished.sum(dtype=jnp.int32)
+        return _Lanes(_select(finished, fresh, carry.loops), run, next_run, results)
+
+    def body(carry: _Lanes) -> _Lanes:
+        holding = carry.run < num_runs
+        loops = _select(holding & running(carry.loops), step(carry.loops), carry.loops)
+        carry = carry._replace(loops=loops)
+        finished = holding & ~running(loops)
+        return jax.lax.cond(finished.any(), refill, lambda carry, _: carry, carry, finished)
+
+    def busy(carry: _Lanes) -> jax.Array:
+        return (carry.run < num_runs).any()
+
+    return jax.lax.while_loop(busy, body, init).results
 
 
 class _EpisodeLoop(NamedTuple):

@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from mbrl_jax import Agent, TrainConfig, dyna, make_train
+from mbrl_jax import Agent, TrainConfig, dyna, make_train, make_train_loop, run_in_lanes
 from mbrl_jax.agents import dyna_q
 from mbrl_jax.dyna import PROPOSAL_BLOCK
 from mbrl_jax.learners import q_learning
@@ -53,6 +53,38 @@ def test_runs_end_at_different_times_and_are_masked(figure_8_2_train):
     assert (lengths > 0).all()
     np.testing.assert_array_equal(lengths.sum(axis=1), totals)  # each run counted its own steps
     assert len(set(totals.tolist())) > 1  # and they differ from run to run
+
+
+def _equal_trees(a, b) -> None:
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize("lanes", [2, 3, 7, 20])
+def test_runs_in_lanes_equal_the_vmapped_runs_bit_for_bit(maze, figure_8_2_train, lanes):
+    # 7 runs: 2 or 3 lanes refill as runs end (the runs end at different steps); 7 or
+    # 20 lanes hold every run at once. (A batch of one, a lane or a vmapped run, compiles
+    # to other float roundings of Q: XLA's code for one row differs, in the last ulp.)
+    keys = seeds(7)
+    expected = figure_8_2_train(5)(keys)  # (agent states, metrics), vmapped
+    agent = dyna_q(maze.num_states, maze.num_actions, planning_steps=5)
+    loop = make_train_loop(maze, agent, TrainConfig(num_episodes=50))
+    _equal_trees(jax.jit(run_in_lanes, static_argnums=(0, 2))(loop, keys, lanes), expected)
+
+
+def test_a_train_loop_keeps_what_its_result_keeps_and_checks_its_input(maze):
+    agent = dyna_q(maze.num_states, maze.num_actions, planning_steps=0)
+    config = TrainConfig(num_episodes=5, max_steps=100)  # every run stops at 100 steps
+    loop = make_train_loop(maze, agent, config)
+    lengths = loop._replace(result=lambda state: loop.result(state)[1].episode_length)
+    keys = seeds(3)
+    expected = jax.vmap(make_train(maze, agent, config))(keys)[1].episode_length
+    np.testing.assert_array_equal(jax.jit(lambda k: run_in_lanes(lengths, k, 2))(keys), expected)
+    assert (np.asarray(expected)[:, -1] == -1).all()  # unfinished episodes stay missing
+    with pytest.raises(ValueError, match="lanes must be"):
+        run_in_lanes(loop, keys, 0)
+    with pytest.raises(ValueError, match="measured in episodes"):
+        make_train_loop(maze, agent, TrainConfig(num_steps=10))
 
 
 def test_unfinished_episodes_are_reported_missing(maze):

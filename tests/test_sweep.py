@@ -23,7 +23,7 @@ from experiments.dyna_maze import mean_steps
 from mbrl_jax.agents import dyna_q
 from mbrl_jax.envs import dyna_maze
 from mbrl_jax.sweep import expand_grid, run_seeds, sweep, use_every_core, write_csv
-from mbrl_jax.train import TrainConfig, make_train
+from mbrl_jax.train import TrainConfig, TrainLoop, make_train, make_train_loop
 
 ENV = dyna_maze()
 GRID = {"alpha": [0.1, 0.5], "n": [0, 5]}
@@ -37,6 +37,13 @@ def tiny_train(key: jax.Array, *, alpha, n: int) -> jax.Array:
     TRACES[n] += 1
     agent = dyna_q(ENV.num_states, ENV.num_actions, planning_steps=n, alpha=alpha)
     return make_train(ENV, agent, TrainConfig(num_episodes=10))(key)[1].episode_length
+
+
+def tiny_loop(alpha: float, n: int) -> TrainLoop:
+    """``tiny_train``'s run as a TrainLoop that keeps the steps per episode."""
+    agent = dyna_q(ENV.num_states, ENV.num_actions, planning_steps=n, alpha=alpha)
+    loop = make_train_loop(ENV, agent, TrainConfig(num_episodes=10))
+    return loop._replace(result=lambda state: loop.result(state)[1].episode_length)
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +104,10 @@ def test_run_seeds_equals_one_vmapped_call(swept):
     assert timing.compile_s > 0 and timing.run_s > 0
     chunked, _ = run_seeds(train, SEEDS, chunk_size=2)
     np.testing.assert_array_equal(chunked, swept.metrics[3])
+    in_lanes, _ = run_seeds(tiny_loop(0.5, 5), SEEDS, lanes=2)  # 3 runs: one lane refills
+    np.testing.assert_array_equal(in_lanes, swept.metrics[3])
+    with pytest.raises(ValueError, match="lanes must be"):
+        run_seeds(tiny_loop(0.5, 5), SEEDS, lanes=0)
     assert use_every_core() == 0  # the backend runs already: the device count stays
 
 
@@ -173,7 +184,7 @@ def _json_result(process: subprocess.Popen) -> dict:
 FOUR_DEVICES = """
 import json, jax, numpy as np
 import mbrl_jax.sweep as sw
-from test_sweep import GRID, SEEDS, tiny_train
+from test_sweep import GRID, SEEDS, tiny_loop, tiny_train
 devices, to_host, put = [], sw._to_host, sw._put
 sw._to_host = lambda tree: devices.append(len(tree.sharding.device_set)) or to_host(tree)
 sw._put = lambda x, sharding: (lambda a: devices.append(len(a.sharding.device_set)) or a)(
@@ -181,9 +192,12 @@ sw._put = lambda x, sharding: (lambda a: devices.append(len(a.sharding.device_se
 whole = sw.sweep(tiny_train, GRID, SEEDS, static=("n",))
 chunked = sw.sweep(tiny_train, GRID, SEEDS, static=("n",), chunk_size=4)
 seeds, _ = sw.run_seeds(lambda key: tiny_train(key, alpha=np.float32(0.5), n=5), SEEDS)
+twelve = range(3, 15)  # 3 runs per device, in 2 lanes on each
+lanes, _ = sw.run_seeds(tiny_loop(0.5, 5), twelve, lanes=2)
+vmapped, _ = sw.run_seeds(lambda key: tiny_train(key, alpha=0.5, n=5), twelve)
 print(json.dumps({"count": jax.device_count(), "whole": whole.metrics.tolist(),
                   "chunked": chunked.metrics.tolist(), "seeds": seeds.tolist(),
-                  "devices": devices}))
+                  "lanes": lanes.tolist(), "vmapped": vmapped.tolist(), "devices": devices}))
 """
 
 
@@ -196,6 +210,8 @@ def test_four_devices_give_the_one_device_result(swept):
     assert out["whole"] == swept.metrics.tolist()  # 6 runs per group padded to 8, dropped
     assert out["chunked"] == swept.metrics.tolist()
     assert out["seeds"] == swept.metrics[3].tolist()
+    assert out["lanes"] == out["vmapped"]  # each device ran its own lanes
+    assert out["lanes"][:3] == swept.metrics[3].tolist()
 
 
 EVERY_CORE = """
