@@ -161,6 +161,15 @@ def _check_spaces(env, env_params, agent: Agent, who: str) -> None:
             )
 
 
+def _checked_params(env, env_params, agent: Agent, who: str):
+    """``env_params`` (the environment's defaults when None), once the agent's spaces
+    are checked against the environment's (:func:`_check_spaces`)."""
+    if env_params is None:
+        env_params = env.default_params
+    _check_spaces(env, env_params, agent, who)
+    return env_params
+
+
 def _make_start(env, env_params, agent: Agent) -> Callable[[PRNGKey], TrainCarry]:
     """``start(key) -> carry``: a fresh agent, a reset environment, nothing counted yet."""
 
@@ -233,9 +242,7 @@ def make_train_chunks(env, agent: Agent, config: TrainConfig, env_params=None) -
             "make_train_chunks needs a run measured in time steps "
             f"(TrainConfig(num_steps=...)), got num_episodes={config.num_episodes!r}"
         )
-    if env_params is None:
-        env_params = env.default_params
-    _check_spaces(env, env_params, agent, "make_train_chunks")
+    env_params = _checked_params(env, env_params, agent, "make_train_chunks")
     env_step = _make_env_step(env, env_params, agent)
     return TrainChunks(
         _make_start(env, env_params, agent), _make_run_chunk(env_step, config.log_every)
@@ -253,9 +260,7 @@ def make_train(env, agent: Agent, config: TrainConfig, env_params=None):
     ``action_space``); an agent with ``spaces`` must match its spaces (a ValueError
     naming both otherwise, before anything is traced).
     """
-    if env_params is None:
-        env_params = env.default_params
-    _check_spaces(env, env_params, agent, "make_train")
+    env_params = _checked_params(env, env_params, agent, "make_train")
     if config.num_steps is not None:
         start, run_chunk = make_train_chunks(env, agent, config, env_params)
 
@@ -295,9 +300,7 @@ def make_train_loop(env, agent: Agent, config: TrainConfig, env_params=None) -> 
             "make_train_loop needs a run measured in episodes "
             f"(TrainConfig(num_episodes=...)), got num_steps={config.num_steps!r}"
         )
-    if env_params is None:
-        env_params = env.default_params
-    _check_spaces(env, env_params, agent, "make_train_loop")
+    env_params = _checked_params(env, env_params, agent, "make_train_loop")
     start = _make_start(env, env_params, agent)
     env_step = _make_env_step(env, env_params, agent)
     num_episodes, max_steps = config.num_episodes, config.max_steps

@@ -3,6 +3,7 @@ hyperparameters, masking, and the book's Figure 8.2 behaviour."""
 
 from functools import partial
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -55,11 +56,6 @@ def test_runs_end_at_different_times_and_are_masked(figure_8_2_train):
     assert len(set(totals.tolist())) > 1  # and they differ from run to run
 
 
-def _equal_trees(a, b) -> None:
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-
-
 @pytest.mark.parametrize("lanes", [2, 3, 7, 20])
 def test_runs_in_lanes_equal_the_vmapped_runs_bit_for_bit(maze, figure_8_2_train, lanes):
     # 7 runs: 2 or 3 lanes refill as runs end (the runs end at different steps); 7 or
@@ -69,7 +65,8 @@ def test_runs_in_lanes_equal_the_vmapped_runs_bit_for_bit(maze, figure_8_2_train
     expected = figure_8_2_train(5)(keys)  # (agent states, metrics), vmapped
     agent = dyna_q(maze.num_states, maze.num_actions, planning_steps=5)
     loop = make_train_loop(maze, agent, TrainConfig(num_episodes=50))
-    _equal_trees(jax.jit(run_in_lanes, static_argnums=(0, 2))(loop, keys, lanes), expected)
+    in_lanes = jax.jit(run_in_lanes, static_argnums=(0, 2))(loop, keys, lanes)
+    chex.assert_trees_all_equal(in_lanes, expected)
 
 
 def test_a_train_loop_keeps_what_its_result_keeps_and_checks_its_input(maze):
