@@ -7,6 +7,7 @@ measured in episodes is also a :class:`TrainLoop`, which :func:`run_in_lanes` ru
 for many keys in fewer lanes.
 """
 
+import mbrl_jax._gymnax_import  # noqa: F401  (first: gymnax without its plotting imports)
 from mbrl_jax.dyna import DynaState, dyna, init_dyna_state, planning_updates, q_planning
 from mbrl_jax.train import (
     EpisodeMetrics,
