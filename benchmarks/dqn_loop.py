@@ -7,7 +7,10 @@ DQN (``benchmarks/plain_dqn.py``) in the same run, for 1 and 8 seeds.
 (``JAX_NUM_CPU_DEVICES``: one CPU device per core, as ``mbrl-jax`` sets it; gymnax starts
 JAX's backend on import, so the benchmark cannot set it itself.) The jitted runs of
 both use the first device only; the ``run_seeds`` column is ours as the experiments run
-it, the seeds sharded across the devices.
+it, the seeds sharded across the devices. Each loop is compiled twice: with JAX's
+Threefry lowering on the CPU (a rolled loop per random draw) and after
+``mbrl_jax.threefry.use_unrolled_threefry()``, which ``mbrl-jax run`` calls (the same
+random bits, unrolled); ``run_seeds`` runs after it.
 
 Both run the same algorithm and settings: CartPole-v1, one environment per seed,
 double DQN on a 120-84 ReLU network, one Adam step on a 64-transition minibatch per
@@ -36,6 +39,7 @@ from benchmarks.tables import ints, md_row
 from mbrl_jax.envs import make
 from mbrl_jax.learners import dqn
 from mbrl_jax.sweep import run_seeds, seed_keys
+from mbrl_jax.threefry import use_unrolled_threefry
 from mbrl_jax.timing import compile_timed, device_description, run_timed, versions
 from mbrl_jax.train import TrainConfig, make_train
 from mbrl_jax.types import Agent
@@ -79,36 +83,44 @@ def window_return(cumulative_reward: np.ndarray, episodes: np.ndarray) -> np.nda
     return reward / np.maximum(ended, 1)
 
 
-def timed_pair(seeds: int, steps: int, rounds: int) -> dict:
-    """Both runs compiled for ``seeds`` seeds, then ``rounds`` alternating calls; and,
-    in each round, ours through ``run_seeds`` (the seeds sharded over this process's
-    devices; it compiles again each call, and only its run seconds count)."""
+LOOPS = ("ours", "plain", "ours, unrolled", "plain, unrolled", "ours via run_seeds")
+
+
+def timed_loops(seeds: int, steps: int, rounds: int) -> dict:
+    """Both runs compiled for ``seeds`` seeds with JAX's Threefry lowering, then both
+    again after :func:`~mbrl_jax.threefry.use_unrolled_threefry` (as ``mbrl-jax run``
+    does; the same bits), then ``rounds`` rounds calling each once, and ours through
+    ``run_seeds`` (the seeds sharded over this process's devices; it compiles again
+    each call, and only its run seconds count). Ratios are against the plain loop with
+    JAX's lowering, within each round."""
     settings = PlainDQN(learning_starts=200)
     seed_list, keys = seed_keys(0, seeds)
-    fns = {
-        "ours": jax.vmap(library_train(settings, steps)),
-        "plain": jax.vmap(make_plain_dqn(settings, steps)),
-    }
+    makers = {"ours": library_train, "plain": make_plain_dqn}
     compiled, compile_s = {}, {}
-    for name, fn in fns.items():
-        compiled[name], timing = compile_timed(fn, keys)
-        compile_s[name] = timing.compile_s
-        run_timed(compiled[name], keys)  # warm-up
-    seconds = {name: [] for name in (*fns, "sharded")}
+    for suffix in ("", ", unrolled"):
+        if suffix:
+            use_unrolled_threefry()  # for this process from now on
+        for name, make_run in makers.items():
+            fn = jax.vmap(make_run(settings, steps))
+            compiled[name + suffix], timing = compile_timed(fn, keys)
+            compile_s[name + suffix] = timing.compile_s
+            run_timed(compiled[name + suffix], keys)  # warm-up
+    seconds = {name: [] for name in LOOPS}
     sharded = library_train(settings, steps)
     for _ in range(rounds):
-        for name in fns:
-            seconds[name].append(run_timed(compiled[name], keys)[1])
-        seconds["sharded"].append(run_seeds(sharded, seed_list)[1].run_s)
-    ratios = [p / o for o, p in zip(seconds["ours"], seconds["plain"], strict=True)]
-    sharded_ratios = [p / o for o, p in zip(seconds["sharded"], seconds["plain"], strict=True)]
+        for name, fn in compiled.items():
+            seconds[name].append(run_timed(fn, keys)[1])
+        seconds["ours via run_seeds"].append(run_seeds(sharded, seed_list)[1].run_s)
+    ratios = {
+        name: [p / o for o, p in zip(s, seconds["plain"], strict=True)]
+        for name, s in seconds.items()
+    }
     return {
         "seeds": seeds,
         "compile_s": compile_s,
         "steps_per_s": {n: seeds * steps / statistics.median(s) for n, s in seconds.items()},
-        "ratio": statistics.median(ratios),
-        "ratio_range": (min(ratios), max(ratios)),
-        "sharded_ratio": statistics.median(sharded_ratios),
+        "ratio": {n: statistics.median(r) for n, r in ratios.items()},
+        "ratio_range": {n: (min(r), max(r)) for n, r in ratios.items()},
     }
 
 
@@ -138,28 +150,25 @@ def main(argv: list[str] | None = None) -> None:
     print(f"CPU devices: {len(jax.devices())}\n")
     print(f"## DQN in make_train against a plain JAX DQN ({args.steps} steps per seed)\n")
     print(
-        md_row(
-            "seeds", "compile s (ours, plain)", "ours env steps/s", "plain env steps/s",
-            "ours / plain (median, min-max over rounds)", "ours via run_seeds env steps/s",
-            "run_seeds / plain",
-        )
-    )  # fmt: skip
-    print(md_row(*["---"] * 7))
+        "Env steps/s, median over rounds, and in brackets the median ratio to the plain "
+        "loop with JAX's lowering within a round (min-max); 'unrolled': after "
+        "use_unrolled_threefry().\n"
+    )
+    print(md_row("seeds", "compile s (ours, plain; unrolled: ours, plain)", *LOOPS))
+    print(md_row(*["---"] * (2 + len(LOOPS))))
     for seeds in ints(args.seeds):
-        r = timed_pair(seeds, args.steps, args.rounds)
-        low, high = r["ratio_range"]
-        print(
-            md_row(
-                seeds,
-                f"{r['compile_s']['ours']:.1f}, {r['compile_s']['plain']:.1f}",
-                f"{r['steps_per_s']['ours']:,.0f}",
-                f"{r['steps_per_s']['plain']:,.0f}",
-                f"{r['ratio']:.2f} ({low:.2f}-{high:.2f})",
-                f"{r['steps_per_s']['sharded']:,.0f}",
-                f"{r['sharded_ratio']:.2f}",
-            ),
-            flush=True,
+        r = timed_loops(seeds, args.steps, args.rounds)
+        c = r["compile_s"]
+        cells = []
+        for name in LOOPS:
+            low, high = r["ratio_range"][name]
+            cells.append(
+                f"{r['steps_per_s'][name]:,.0f} ({r['ratio'][name]:.2f}, {low:.2f}-{high:.2f})"
+            )
+        compiles = f"{c['ours']:.1f}, {c['plain']:.1f}; {c['ours, unrolled']:.1f}, " + (
+            f"{c['plain, unrolled']:.1f}"
         )
+        print(md_row(seeds, compiles, *cells), flush=True)
     if args.curve_steps > WINDOW:
         returns = learning_curves(args.curve_steps, args.curve_seeds)
         print(f"\n## Return of the last {WINDOW} steps at {args.curve_steps} steps\n")
