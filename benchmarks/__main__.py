@@ -29,6 +29,7 @@ from benchmarks import (
     prioritized_sweeping,
     sac_mbpo,
     tabular_planning,
+    threefry,
     value_planning,
 )
 from mbrl_jax.timing import device_description, versions
@@ -36,7 +37,9 @@ from mbrl_jax.timing import device_description, versions
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 # name -> (main(argv), argv for --quick); the full run passes no arguments.
+# threefry first: dqn_loop and sac_mbpo lower Threefry unrolled for the rest of the process.
 BENCHMARKS: dict[str, tuple[Callable[[list[str]], None], list[str]]] = {
+    "threefry": (threefry.main, ["--steps", "200", "--rounds", "3"]),
     "dyna_maze": (
         dyna_maze.main,
         ["--repeats", "1", "--numpy-runs", "1", "--runs", "10", "--n", "5"],

@@ -2,6 +2,7 @@
 1, 8 and 64 seeds in one call.
 
     python -m benchmarks.sac_mbpo [--seeds 1,8,64] [--g 0,10] [--steps 500] [--repeats 3]
+                                  [--threefry unrolled|jax]
 
 Each (G, seeds) is ``jax.jit(jax.vmap(train))`` of a ``make_train`` run of ``--steps``
 real steps with the mbpo-pendulum experiment's settings (SAC 128-128, MBPO's ensemble
@@ -10,7 +11,9 @@ so that most steps are the steady state. MBPO's refits between chunks are not in
 these runs (the model stays at its initial fit: the per-step cost is the same);
 their cost is the experiment's and reported by it. Compile time is apart; run times
 are medians of ``--repeats`` calls. Env steps/s counts real steps of all seeds,
-gradient steps/s SAC's updates (real and model minibatches of 256).
+gradient steps/s SAC's updates (real and model minibatches of 256). ``--threefry``:
+JAX's random hash lowered unrolled on the CPU, as ``mbrl-jax run`` does
+(:func:`mbrl_jax.threefry.use_unrolled_threefry`, the default), or JAX's own rolled loop.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from benchmarks.tables import print_seed_scaling
 from experiments.mbpo_common import make_parts
 from experiments.mbpo_pendulum import Config
 from mbrl_jax.sweep import seed_keys
+from mbrl_jax.threefry import use_unrolled_threefry
 from mbrl_jax.timing import compile_and_time, device_description, versions
 from mbrl_jax.train import TrainConfig, make_train
 from mbrl_jax.validation import check_count
@@ -58,13 +62,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--g", default="0,10")
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threefry", choices=("unrolled", "jax"), default="unrolled")
     args = parser.parse_args(argv)
+    if args.threefry == "unrolled":
+        use_unrolled_threefry()
     seed_counts = [check_count("--seeds", int(s), minimum=1) for s in args.seeds.split(",")]
     gs = [check_count("--g", int(g), minimum=0) for g in args.g.split(",")]
     steps = check_count("--steps", args.steps, minimum=STARTS + 1)
     repeats = check_count("--repeats", args.repeats, minimum=1)
     print(f"Device: {device_description()}; versions: {versions()}\n")
-    print(f"## SAC (G = 0) and MBPO training throughput (Pendulum-v1, {steps} real steps)\n")
+    print(
+        f"## SAC (G = 0) and MBPO training throughput (Pendulum-v1, {steps} real steps, "
+        f"Threefry: {args.threefry})\n"
+    )
     print_seed_scaling(
         "G",
         ("compile s", "run s (median, min-max)", "env steps/s", "gradient steps/s"),

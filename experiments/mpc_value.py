@@ -32,7 +32,7 @@ episodes.
 ``compute`` states the planning compute per real step: model steps per decision =
 population x particles x horizon x iterations (+ prior count x horizon for the policy's
 rollouts), with the value and policy evaluations, and the background model steps
-(G x rollout_batch x rollout length) of the Dyna groups.
+(G x rollout_batch x the schedule's longest rollout length) of the Dyna groups.
 """
 
 from __future__ import annotations
@@ -92,9 +92,14 @@ class Config(MBPOConfig):
         200, "real steps of uniform random actions before SAC starts learning"
     )
     num_steps: int = setting(10_000, "real steps of SAC alone")
-    planning_num_steps: int = setting(3_000, "real steps of each MBPO and value-MPC run")
-    planning_steps: int = setting(10, "G, gradient steps on model rollouts per real step")
-    mpc_horizons: tuple[int, ...] = setting((3,), "value-MPC's planning horizons H (<= 5)")
+    planning_num_steps: int = setting(2_000, "real steps of each MBPO and value-MPC run")
+    planning_steps: int = setting(20, "G, gradient steps on model rollouts per real step")
+    rollout_schedule: tuple[int, int, int, int] = setting(
+        (250, 750, 1, 25),
+        "MBPO's rollout length schedule (first_step, last_step, min_length, max_length): "
+        "k from 1 at step 250 to 25 at step 750, as mbpo-pendulum",
+    )
+    mpc_horizons: tuple[int, ...] = setting((5,), "value-MPC's planning horizons H (<= 5)")
     mpc: CEMConfig = setting(
         CEMConfig(horizon=3, population=64, elites=8, iterations=4, particles=5),
         "value-MPC's CEM (its horizon is replaced by each of mpc_horizons)",
@@ -218,8 +223,14 @@ def mpc_compute(config: Config, horizon: int) -> dict[str, Any]:
         f"+ {prior} prior rollouts x {horizon}",
         "value_evaluations_per_decision": p.population * p.particles * p.iterations,
         "policy_evaluations_per_decision": prior * horizon,
-        "background_model_steps_per_step": config.planning_steps * config.rollout_batch,
+        "background_model_steps_per_step": background_model_steps(config),
     }
+
+
+def background_model_steps(config: Config) -> int:
+    """Model steps of MBPO's branched rollouts per real step at the rollout length
+    schedule's longest: G x rollout_batch x max_length."""
+    return config.planning_steps * config.rollout_batch * config.rollout_schedule[3]
 
 
 def pets_compute(planner: CEMConfig) -> dict[str, Any]:
@@ -274,7 +285,7 @@ def _dyna_groups(config: Config, env, env_params, task: Task):
     if "MBPO" in config.groups:
         n, steps = config.planning_steps, config.planning_num_steps
         parts = make_parts(env, env_params, n, config, steps, task.reward_fn, task.termination_fn)
-        background = {**none, "background_model_steps_per_step": n * config.rollout_batch}
+        background = {**none, "background_model_steps_per_step": background_model_steps(config)}
         out.append((f"MBPO G={n}", parts, steps, background))
     return out
 
