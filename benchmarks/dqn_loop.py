@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> None:
             cells.append(
                 f"{r['steps_per_s'][name]:,.0f} ({r['ratio'][name]:.2f}, {low:.2f}-{high:.2f})"
             )
-        compiles = f"{c['ours']:.1f}, {c['plain']:.1f}; {c['ours, unrolled']:.1f}, " + (
-            f"{c['plain, unrolled']:.1f}"
+        compiles = "; ".join(
+            f"{c['ours' + suffix]:.1f}, {c['plain' + suffix]:.1f}" for suffix in ("", ", unrolled")
         )
         print(md_row(seeds, compiles, *cells), flush=True)
     if args.curve_steps > WINDOW:
