@@ -9,8 +9,8 @@ JAX's backend on import, so the benchmark cannot set it itself.) The jitted runs
 both use the first device only; the ``run_seeds`` column is ours as the experiments run
 it, the seeds sharded across the devices. Each loop is compiled twice: with JAX's
 Threefry lowering on the CPU (a rolled loop per random draw) and after
-``mbrl_jax.threefry.use_unrolled_threefry()``, which ``mbrl-jax run`` calls (the same
-random bits, unrolled); ``run_seeds`` runs after it.
+``mbrl_jax.threefry.use_unrolled_threefry()`` (the same random bits, unrolled; opt-in,
+nothing in the library calls it); ``run_seeds`` runs after it.
 
 Both run the same algorithm and settings: CartPole-v1, one environment per seed,
 double DQN on a 120-84 ReLU network, one Adam step on a 64-transition minibatch per
@@ -88,11 +88,11 @@ LOOPS = ("ours", "plain", "ours, unrolled", "plain, unrolled", "ours via run_see
 
 def timed_loops(seeds: int, steps: int, rounds: int) -> dict:
     """Both runs compiled for ``seeds`` seeds with JAX's Threefry lowering, then both
-    again after :func:`~mbrl_jax.threefry.use_unrolled_threefry` (as ``mbrl-jax run``
-    does; the same bits), then ``rounds`` rounds calling each once, and ours through
-    ``run_seeds`` (the seeds sharded over this process's devices; it compiles again
-    each call, and only its run seconds count). Ratios are against the plain loop with
-    JAX's lowering, within each round."""
+    again after :func:`~mbrl_jax.threefry.use_unrolled_threefry` (the same bits), then
+    ``rounds`` rounds calling each once, and ours through ``run_seeds`` (the seeds
+    sharded over this process's devices; it compiles again each call, and only its run
+    seconds count). Ratios are against the plain loop with JAX's lowering, within each
+    round."""
     settings = PlainDQN(learning_starts=200)
     seed_list, keys = seed_keys(0, seeds)
     makers = {"ours": library_train, "plain": make_plain_dqn}

@@ -21,9 +21,7 @@ so a stale entry is never used).
 
 On a CPU they also give JAX one device per core (:func:`mbrl_jax.sweep.use_every_core`;
 not where ``XLA_FLAGS`` or ``JAX_NUM_CPU_DEVICES`` set a device count), so that an
-experiment's runs, sharded across the devices, keep every core busy, and they lower
-JAX's random-number hash unrolled on the CPU (:func:`mbrl_jax.threefry.use_unrolled_threefry`:
-the same bits, without a loop per draw).
+experiment's runs, sharded across the devices, keep every core busy.
 """
 
 from __future__ import annotations
@@ -312,18 +310,15 @@ def compile_cache_dir(environ: os._Environ | dict = os.environ) -> Path | None:
 
 
 def _configure_jax(args: argparse.Namespace) -> None:
-    """Before anything touches a device: one CPU device per core, Threefry unrolled on
-    the CPU (the same random bits), and the persistent compilation cache (every
-    program, however quick to compile) unless switched off."""
+    """Before anything touches a device: one CPU device per core and the persistent
+    compilation cache (every program, however quick to compile) unless switched off."""
     if args.command not in ("run", "sweep"):
         return
     import jax
 
     from mbrl_jax.sweep import use_every_core
-    from mbrl_jax.threefry import use_unrolled_threefry
 
     use_every_core()
-    use_unrolled_threefry()
     folder = None if args.no_compile_cache else compile_cache_dir()
     if folder is None:
         jax.config.update("jax_enable_compilation_cache", False)

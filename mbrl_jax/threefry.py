@@ -13,7 +13,10 @@ the CPU lowering of ``jax.extend.random.threefry2x32_p``. It changes no result: 
 hash is the same function, bit for bit (``tests/test_threefry.py`` checks keys, bits,
 uniforms and normals against JAX's own lowering). It changes the whole process, and
 only what is lowered after the call (a function JAX has already compiled keeps its
-executable). ``mbrl-jax run`` and ``sweep`` call it; the benchmarks measure what it buys.
+executable). It is opt-in: nothing in the library calls it, because on some programs it
+makes XLA's CPU compiler take minutes instead of seconds (SAC's ``init`` and two
+``update`` calls in one jit: over 100 s, against 3 s with JAX's loop). The benchmarks
+measure what it buys.
 """
 
 import jax.numpy as jnp
