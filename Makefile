@@ -22,7 +22,9 @@ demo: $(VENV)/.installed
 	$(BIN)/mbrl-jax run dyna-maze --runs 30 --out results/dyna-maze
 
 # Two workers, one per core; a file's tests stay on one worker so they share compiles.
-PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile
+# A test over pyproject's timeout ends its worker, and the run stops there, naming it
+# (a restarted worker would run that test again).
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart=0
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
