@@ -33,6 +33,8 @@ EXPERIMENTS: dict[str, str] = {
     "decision-time-maze": "decision_time_maze",
     "exploration-mountaincar": "exploration_mountaincar",
     "mpc-value": "mpc_value",
+    "mbpo-brax": "mbpo_brax",
+    "mpc-value-brax": "mpc_value_brax",
 }
 
 

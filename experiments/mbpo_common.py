@@ -20,17 +20,56 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 from mbrl_jax.agents import neural_dyna
 from mbrl_jax.blend import ValueGuidedState
 from mbrl_jax.config import ExperimentConfig, setting
+from mbrl_jax.envs import (
+    inverted_pendulum_reward,
+    inverted_pendulum_termination,
+    make,
+)
 from mbrl_jax.learners import SAC, check_sac_training, sac
 from mbrl_jax.models import NeuralModel, check_training, neural_model
+from mbrl_jax.results import curve, make_result, speedups, steps_to_target, timing_line
 from mbrl_jax.search import rollout_length_schedule
+from mbrl_jax.sweep import seed_keys
 from mbrl_jax.timing import Timing, compile_timed, run_timed
 from mbrl_jax.train import TrainConfig, make_train_chunks
 from mbrl_jax.types import Agent
 from mbrl_jax.validation import check_count
+
+
+class Task(NamedTuple):
+    """A continuous-control task of the experiments: its environment and the known task
+    functions a model may use (None: the model learns the reward / never terminates)."""
+
+    env_id: str  # an mbrl_jax.envs.make name
+    title: str
+    reward_fn: Any
+    termination_fn: Any
+    target: float  # the return that counts as solved
+
+    def make(self):
+        """``(env, env_params)``."""
+        return make(self.env_id)
+
+
+#: brax's MuJoCo-class tasks (the ``brax`` extra) of ``mbpo-brax`` and ``mpc-value-brax``:
+#: InvertedPendulum (1 per step balanced, at most 1,000 steps) with its known reward and
+#: termination; HalfCheetah with brax's 17-value observation, from which the reward cannot be
+#: computed (:func:`mbrl_jax.envs.halfcheetah_reward`), so the model learns it, as in MBPO.
+BRAX_TASKS = {
+    "inverted_pendulum": Task(
+        "brax/inverted_pendulum",
+        "InvertedPendulum (brax)",
+        inverted_pendulum_reward,
+        inverted_pendulum_termination,
+        950.0,
+    ),
+    "halfcheetah": Task("brax/halfcheetah", "HalfCheetah (brax)", None, None, 5000.0),
+}
 
 
 @dataclass(frozen=True)
@@ -258,3 +297,106 @@ def check_common(config: MBPOConfig, *step_counts: int) -> None:
             raise ValueError(
                 f"the run length {steps} must be a multiple of eval_every={config.eval_every}"
             )
+
+
+@dataclass(frozen=True)
+class SACAndMBPOConfig(MBPOConfig):
+    """SAC alone (G = 0) against MBPO (G > 0) on one task, one curve per G."""
+
+    planning_steps: tuple[int, ...] = setting(
+        (0, 20), "G, gradient steps on model rollouts per real step (0: SAC alone), one curve each"
+    )
+    rollout_schedule: tuple[int, int, int, int] = setting(
+        (250, 750, 1, 25),
+        "MBPO's rollout length schedule (first_step, last_step, min_length, max_length): "
+        "k from 1 at step 250 to 25 at step 750",
+    )
+    num_steps: int = setting(20_000, "real steps of SAC alone")
+    planning_num_steps: int = setting(5_000, "real steps of each MBPO run")
+    known_reward: bool = setting(
+        True, "the model uses the task's known reward (false, or none known: it learns it)"
+    )
+
+
+def group_label(n: int) -> str:
+    return "SAC" if n == 0 else f"MBPO G={n}"
+
+
+def _run_length(config: SACAndMBPOConfig, n: int) -> int:
+    return config.num_steps if n == 0 else config.planning_num_steps
+
+
+def _known_reward(config: SACAndMBPOConfig, task: Task):
+    return task.reward_fn if config.known_reward else None
+
+
+def check_sac_and_mbpo(config: SACAndMBPOConfig, task: Task) -> None:
+    """Raise ValueError for settings :func:`run_sac_and_mbpo` cannot run."""
+    check_count("runs", config.runs, minimum=1)
+    check_common(config, config.num_steps, config.planning_num_steps)
+    env, env_params = task.make()
+    for n in config.planning_steps:
+        check_count("planning steps G", n, minimum=0)
+        make_parts(
+            env, env_params, n, config, _run_length(config, n), _known_reward(config, task),
+            task.termination_fn,
+        )  # fmt: skip
+
+
+def run_sac_and_mbpo(
+    name: str, config: SACAndMBPOConfig, task: Task, *, progress: bool = True
+) -> dict[str, Any]:
+    """SAC (G = 0) and MBPO (each G of ``planning_steps``) on ``task``, seeds vmapped: the
+    greedy return after every chunk, per group the real steps until it reaches
+    ``config.target`` (None: the task's) and SAC's mean steps over each group's
+    (``speedup``)."""
+    check_sac_and_mbpo(config, task)
+    target = task.target if config.target is None else config.target
+    env, env_params = task.make()
+    seeds, keys = seed_keys(config.seed, config.runs)
+    total = sum(_run_length(config, n) // config.eval_every for n in config.planning_steps)
+    bar = tqdm(total=total, desc=name, unit="chunk", disable=not progress)
+    curves, reached, lengths, timing = {}, {}, {}, Timing()
+    for n in config.planning_steps:
+        steps = _run_length(config, n)
+        parts = make_parts(
+            env, env_params, n, config, steps, _known_reward(config, task), task.termination_fn
+        )
+        group = run_group(env, env_params, parts, config, steps, keys, bar)
+        x = np.arange(1, steps // config.eval_every + 1) * config.eval_every
+        curves[group_label(n)] = curve(x, group.greedy)
+        reached[group_label(n)] = steps_to_target(x, group.greedy, target)
+        lengths[group_label(n)] = steps
+        timing = timing + group.timing
+    bar.close()
+    return make_result(
+        name,
+        config=config,
+        seeds=seeds,
+        timing=timing,
+        x_label="Real environment steps",
+        y_label="Greedy return (mean over seeds)",
+        curves=curves,
+        task=task.title,
+        target=target,
+        steps_to_target=reached,
+        speedup=speedups(reached, lengths, "SAC"),
+        plot_style={"title": f"SAC and MBPO on {task.title}"},
+    )
+
+
+def summary_sac_and_mbpo(result: dict) -> str:
+    """The printed summary of :func:`run_sac_and_mbpo`'s result."""
+    lines = [f"{result['task']}: real steps until the greedy return reaches {result['target']}"]
+    for name, values in result["steps_to_target"].items():
+        done = [v for v in values if v is not None]
+        mean = f"{np.mean(done):.0f}" if done else "-"
+        lines.append(
+            f"  {name:12s} reached in {len(done)}/{len(values)} runs, mean {mean} steps "
+            f"(per run: {values}); SAC's mean steps over this: "
+            f"{result['speedup'].get(name, float('nan')):.2f}x"
+        )
+    final = {name: c["y"][-1] for name, c in result["curves"].items()}
+    lines.append("  final greedy return: " + ", ".join(f"{k} {v:.1f}" for k, v in final.items()))
+    lines.append(timing_line(result))
+    return "\n".join(lines)

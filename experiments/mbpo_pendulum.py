@@ -22,38 +22,27 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import gymnax
-import numpy as np
-from tqdm import tqdm
-
 from mbrl_jax.config import setting
 from mbrl_jax.envs import pendulum_reward
-from mbrl_jax.results import curve, make_result, speedups, steps_to_target, timing_line
-from mbrl_jax.sweep import seed_keys
-from mbrl_jax.timing import Timing
-from mbrl_jax.validation import check_count
 
-from .mbpo_common import TINY_MBPO, MBPOConfig, check_common, make_parts, run_group
+from .mbpo_common import (
+    TINY_MBPO,
+    SACAndMBPOConfig,
+    Task,
+    check_sac_and_mbpo,
+    run_sac_and_mbpo,
+    summary_sac_and_mbpo,
+)
 
 NAME = "mbpo-pendulum"
 DESCRIPTION = "SAC vs MBPO (SAC + ensemble + branched rollouts) on Pendulum-v1"
-ENV = "Pendulum-v1"
+TASK = Task("Pendulum-v1", "Pendulum-v1", pendulum_reward, None, -200.0)
 
 
 @dataclass(frozen=True)
-class Config(MBPOConfig):
+class Config(SACAndMBPOConfig):
     """SAC (n = 0) and MBPO (n > 0) on Pendulum-v1."""
 
-    planning_steps: tuple[int, ...] = setting(
-        (0, 20), "G, gradient steps on model rollouts per real step (0: SAC alone), one curve each"
-    )
-    rollout_schedule: tuple[int, int, int, int] = setting(
-        (250, 750, 1, 25),
-        "MBPO's rollout length schedule (first_step, last_step, min_length, max_length): "
-        "k from 1 at step 250 to 25 at step 750",
-    )
-    num_steps: int = setting(20_000, "real steps of SAC alone")
-    planning_num_steps: int = setting(5_000, "real steps of each MBPO run")
     known_reward: bool = setting(
         True, "the model uses Pendulum's known reward (as pets-pendulum); false: it learns it"
     )
@@ -67,74 +56,15 @@ PRESETS = {
 }
 
 
-def label(n: int) -> str:
-    return "SAC" if n == 0 else f"MBPO G={n}"
-
-
-def reward_fn(config: Config):
-    return pendulum_reward if config.known_reward else None
-
-
-def run_length(config: Config, n: int) -> int:
-    return config.num_steps if n == 0 else config.planning_num_steps
-
-
 def check(config: Config) -> None:
     """Raise ValueError for settings this experiment cannot run (before anything runs)."""
-    check_count("runs", config.runs, minimum=1)
-    check_common(config, config.num_steps, config.planning_num_steps)
-    env, env_params = gymnax.make(ENV)
-    for n in config.planning_steps:
-        check_count("planning steps G", n, minimum=0)
-        make_parts(env, env_params, n, config, run_length(config, n), reward_fn(config))
+    check_sac_and_mbpo(config, TASK)
 
 
 def run(config: Config = Config(), *, progress: bool = True) -> dict[str, Any]:
-    check(config)
-    env, env_params = gymnax.make(ENV)
-    seeds, keys = seed_keys(config.seed, config.runs)
-    total = sum(run_length(config, n) // config.eval_every for n in config.planning_steps)
-    bar = tqdm(total=total, desc=NAME, unit="chunk", disable=not progress)
-    curves, reached, lengths, timing = {}, {}, {}, Timing()
-    for n in config.planning_steps:
-        steps = run_length(config, n)
-        parts = make_parts(env, env_params, n, config, steps, reward_fn(config))
-        group = run_group(env, env_params, parts, config, steps, keys, bar)
-        returns, timing = group.greedy, timing + group.timing
-        x = np.arange(1, steps // config.eval_every + 1) * config.eval_every
-        curves[label(n)] = curve(x, returns)
-        reached[label(n)] = steps_to_target(x, returns, config.target)
-        lengths[label(n)] = steps
-    bar.close()
-    return make_result(
-        NAME,
-        config=config,
-        seeds=seeds,
-        timing=timing,
-        x_label="Real environment steps",
-        y_label="Greedy return (mean over seeds)",
-        curves=curves,
-        steps_to_target=reached,
-        speedup=speedups(reached, lengths, "SAC"),
-        plot_style={"title": f"SAC and MBPO on {ENV}"},
-    )
+    return run_sac_and_mbpo(NAME, config, TASK, progress=progress)
 
 
-def summary(result: dict) -> str:
-    target = result["config"]["target"]
-    lines = [f"{ENV}: real steps until the greedy return reaches {target}"]
-    for name, values in result["steps_to_target"].items():
-        done = [v for v in values if v is not None]
-        mean = f"{np.mean(done):.0f}" if done else "-"
-        lines.append(
-            f"  {name:12s} reached in {len(done)}/{len(values)} runs, mean {mean} steps "
-            f"(per run: {values}); SAC's mean steps over this: "
-            f"{result['speedup'].get(name, float('nan')):.2f}x"
-        )
-    final = {name: c["y"][-1] for name, c in result["curves"].items()}
-    lines.append("  final greedy return: " + ", ".join(f"{k} {v:.1f}" for k, v in final.items()))
-    lines.append(timing_line(result))
-    return "\n".join(lines)
-
+summary = summary_sac_and_mbpo
 
 __all__ = ["DESCRIPTION", "NAME", "PRESETS", "Config", "check", "run", "summary"]

@@ -38,6 +38,7 @@ rollouts), with the value and policy evaluations, and the background model steps
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -46,7 +47,7 @@ from tqdm import tqdm
 
 from mbrl_jax.blend import value_guided
 from mbrl_jax.config import setting
-from mbrl_jax.envs import cartpole_reward, cartpole_termination, make, pendulum_reward
+from mbrl_jax.envs import cartpole_reward, cartpole_termination, pendulum_reward
 from mbrl_jax.pets import run_pets
 from mbrl_jax.planners import cem
 from mbrl_jax.results import curve, make_result, steps_to_target, timing_line
@@ -55,20 +56,20 @@ from mbrl_jax.timing import Timing
 from mbrl_jax.validation import check_count, check_in_range
 
 from . import pets_cartpole, pets_pendulum
-from .mbpo_common import TINY_MBPO, MBPOConfig, Parts, check_common, make_parts, run_group
-from .pets_common import CEMConfig
+from .mbpo_common import (
+    TINY_MBPO,
+    MBPOConfig,
+    Parts,
+    Task,
+    check_common,
+    make_parts,
+    run_group,
+)
+from .pets_common import CEMConfig, PETSConfig, make_experiment
 
 NAME = "mpc-value"
 DESCRIPTION = "value-bootstrapped MPC (H <= 5) vs PETS, SAC and MBPO on Pendulum and cart-pole"
 GROUPS = ("PETS", "value-MPC", "SAC", "MBPO")
-
-
-class Task(NamedTuple):
-    env_id: str  # an mbrl_jax.envs.make name
-    title: str
-    reward_fn: Any
-    termination_fn: Any
-    target: float  # the return that counts as solved
 
 
 TASKS = {
@@ -79,11 +80,18 @@ TASKS = {
 }
 
 
-@dataclass(frozen=True)
-class Config(MBPOConfig):
-    """The four groups on each task; SAC's and MBPO's settings are :class:`MBPOConfig`'s."""
+class Suite(NamedTuple):
+    """The tasks of a value-MPC experiment, and where its config keeps each one's PETS."""
 
-    tasks: tuple[str, ...] = setting(("pendulum", "cartpole"), f"tasks, of {tuple(TASKS)}")
+    tasks: Mapping[str, Task]
+    pets_config: Callable[[Any, str], PETSConfig]  # (config, task name) -> its PETS config
+
+
+@dataclass(frozen=True)
+class ValueMPCConfig(MBPOConfig):
+    """The four groups' settings but the tasks and PETS (each experiment's own);
+    SAC's and MBPO's settings are :class:`MBPOConfig`'s."""
+
     groups: tuple[str, ...] = setting(GROUPS, f"groups run, of {GROUPS}")
     eval_every: int = setting(
         200, "real steps per chunk: the model is refitted and the greedy policy evaluated after it"
@@ -105,6 +113,13 @@ class Config(MBPOConfig):
         "value-MPC's CEM (its horizon is replaced by each of mpc_horizons)",
     )
     prior_fraction: float = setting(0.05, "share of the CEM population from the SAC policy")
+
+
+@dataclass(frozen=True)
+class Config(ValueMPCConfig):
+    """The four groups on Pendulum-v1 and the cart-pole."""
+
+    tasks: tuple[str, ...] = setting(("pendulum", "cartpole"), f"tasks, of {tuple(TASKS)}")
     pets_pendulum: pets_pendulum.Config = setting(
         pets_pendulum.PRESETS["cpu"], "PETS on Pendulum-v1 (runs and seed: the top-level ones)"
     )
@@ -118,7 +133,8 @@ def _tiny_pets(config):
     return replace(config, trials=1, ensemble_size=2, hidden=(16,), max_epochs=2, planner=planner)
 
 
-_TINY = dict(
+#: the Config fields of the value-MPC experiments' ``tiny`` presets, PETS's apart
+TINY_VALUE_MPC = dict(
     TINY_MBPO,
     num_steps=200,
     planning_num_steps=200,
@@ -131,7 +147,7 @@ PRESETS = {
     "cpu": Config(),
     "tiny": replace(
         Config(),
-        **_TINY,
+        **TINY_VALUE_MPC,
         pets_pendulum=_tiny_pets(pets_pendulum.PRESETS["cpu"]),
         pets_cartpole=_tiny_pets(pets_cartpole.PRESETS["cpu"]),
     ),
@@ -148,17 +164,27 @@ PRESETS = {
 }
 
 
-def _pets_config(config: Config, task: str):
-    nested = config.pets_pendulum if task == "pendulum" else config.pets_cartpole
-    return replace(nested, runs=config.runs, seed=config.seed)
+SUITE = Suite(
+    TASKS,
+    lambda config, task: config.pets_pendulum if task == "pendulum" else config.pets_cartpole,
+)
 
 
-def _pets(config: Config, task: str):
-    module = pets_pendulum if task == "pendulum" else pets_cartpole
-    return module.pets(_pets_config(config, task))
+def _pets_config(config: ValueMPCConfig, suite: Suite, task: str) -> PETSConfig:
+    return replace(suite.pets_config(config, task), runs=config.runs, seed=config.seed)
 
 
-def _planner_of(space, config: Config, horizon: int):
+def _pets(config: ValueMPCConfig, suite: Suite, name: str):
+    """The PETS loop of task ``name`` (its known functions, as the Dyna groups')."""
+    task = suite.tasks[name]
+    env, _ = task.make()
+    return make_experiment(
+        env, _pets_config(config, suite, name), reward_fn=task.reward_fn,
+        termination_fn=task.termination_fn,
+    )  # fmt: skip
+
+
+def _planner_of(space, config: ValueMPCConfig, horizon: int):
     p = config.mpc
 
     def planner_of(value_fn, policy):
@@ -179,7 +205,7 @@ def _planner_of(space, config: Config, horizon: int):
     return planner_of
 
 
-def _mpc_parts(env, env_params, config: Config, task: Task, horizon: int) -> Parts:
+def _mpc_parts(env, env_params, config: ValueMPCConfig, task: Task, horizon: int) -> Parts:
     """value_guided over the MBPO agent: CEM of ``horizon`` steps through the ensemble."""
     mbpo = make_parts(
         env, env_params, config.planning_steps, config, config.planning_num_steps,
@@ -211,7 +237,7 @@ def episode_returns_per_chunk(cumulative: np.ndarray, episodes: np.ndarray, chun
     return out
 
 
-def mpc_compute(config: Config, horizon: int) -> dict[str, Any]:
+def mpc_compute(config: ValueMPCConfig, horizon: int) -> dict[str, Any]:
     """Value-MPC's planning compute per real step (one decision)."""
     p = config.mpc
     prior = max(1, int(np.floor(config.prior_fraction * p.population + 0.5)))
@@ -227,7 +253,7 @@ def mpc_compute(config: Config, horizon: int) -> dict[str, Any]:
     }
 
 
-def background_model_steps(config: Config) -> int:
+def background_model_steps(config: ValueMPCConfig) -> int:
     """Model steps of MBPO's branched rollouts per real step at the rollout length
     schedule's longest: G x rollout_batch x max_length."""
     return config.planning_steps * config.rollout_batch * config.rollout_schedule[3]
@@ -245,15 +271,15 @@ def pets_compute(planner: CEMConfig) -> dict[str, Any]:
     }
 
 
-def check(config: Config) -> None:
-    """Raise ValueError for settings this experiment cannot run (before anything runs)."""
+def check_suite(config: ValueMPCConfig, suite: Suite) -> None:
+    """Raise ValueError for settings :func:`run_suite` cannot run (before anything runs)."""
     check_count("runs", config.runs, minimum=1)
     check_common(config, config.num_steps, config.planning_num_steps)
     check_count("planning steps G", config.planning_steps, minimum=1)
     check_in_range("prior_fraction", config.prior_fraction, 0.0, 1.0)
     for name in config.tasks:
-        if name not in TASKS:
-            raise ValueError(f"unknown task {name!r}; available: {', '.join(TASKS)}")
+        if name not in suite.tasks:
+            raise ValueError(f"unknown task {name!r}; available: {', '.join(suite.tasks)}")
     for name in config.groups:
         if name not in GROUPS:
             raise ValueError(f"unknown group {name!r}; available: {', '.join(GROUPS)}")
@@ -262,14 +288,19 @@ def check(config: Config) -> None:
     for h in config.mpc_horizons:
         check_count("value-MPC horizon", h, minimum=1)
     for name in config.tasks:
-        env, env_params = make(TASKS[name].env_id)
+        env, env_params = suite.tasks[name].make()
         if "PETS" in config.groups:
-            _pets(config, name)
+            _pets(config, suite, name)
         for h in config.mpc_horizons if "value-MPC" in config.groups else ():
-            _mpc_parts(env, env_params, config, TASKS[name], h)
+            _mpc_parts(env, env_params, config, suite.tasks[name], h)
 
 
-def _dyna_groups(config: Config, env, env_params, task: Task):
+def check(config: Config) -> None:
+    """Raise ValueError for settings this experiment cannot run (before anything runs)."""
+    check_suite(config, SUITE)
+
+
+def _dyna_groups(config: ValueMPCConfig, env, env_params, task: Task):
     """(label, parts, run length, compute) of the Dyna groups of one task."""
     out = []
     if "value-MPC" in config.groups:
@@ -290,15 +321,17 @@ def _dyna_groups(config: Config, env, env_params, task: Task):
     return out
 
 
-def run_task(config: Config, name: str, keys, progress: bool) -> dict[str, Any]:
+def run_task(
+    config: ValueMPCConfig, suite: Suite, name: str, keys, progress: bool
+) -> dict[str, Any]:
     """All groups on one task: curves, acting returns, actor returns, compute, timing."""
-    task = TASKS[name]
-    env, env_params = make(task.env_id)
+    task = suite.tasks[name]
+    env, env_params = task.make()
     out = {"curves": {}, "acting": {}, "actor": {}, "compute": {}, "lengths": {}}
     timing = Timing()
     if "PETS" in config.groups:
-        pets_config = _pets_config(config, name)
-        outcome = run_pets(_pets(config, name), keys, pets_config.trials, progress=progress)
+        pets_config = _pets_config(config, suite, name)
+        outcome = run_pets(_pets(config, suite, name), keys, pets_config.trials, progress=progress)
         label = f"{task.title}: PETS H={pets_config.planner.horizon}"
         x = np.arange(1, pets_config.trials + 2) * pets_config.trial_length
         out["curves"][label] = (x, outcome.returns)
@@ -307,7 +340,7 @@ def run_task(config: Config, name: str, keys, progress: bool) -> dict[str, Any]:
         timing = timing + outcome.timing
     groups = _dyna_groups(config, env, env_params, task)
     total = sum(steps // config.eval_every for _, _, steps, _ in groups)
-    bar = tqdm(total=total, desc=f"{NAME} {name}", unit="chunk", disable=not progress)
+    bar = tqdm(total=total, desc=name, unit="chunk", disable=not progress)
     for short, parts, steps, compute in groups:
         label = f"{task.title}: {short}"
         group = run_group(env, env_params, parts, config, steps, keys, bar)
@@ -335,33 +368,37 @@ def _curve(x, runs: np.ndarray) -> dict[str, list]:
         return curve(x, runs)
 
 
-def run(config: Config = Config(), *, progress: bool = True) -> dict[str, Any]:
-    check(config)
+def run_suite(
+    experiment: str, config: ValueMPCConfig, suite: Suite, *, progress: bool = True
+) -> dict[str, Any]:
+    """Every group of ``config.groups`` on every task of ``config.tasks`` (of ``suite``),
+    seeds vmapped: the result of ``experiment`` (see the module docstring)."""
+    check_suite(config, suite)
     seeds, keys = seed_keys(config.seed, config.runs)
     curves, reached, final, acting, actor, compute, timing = {}, {}, {}, {}, {}, {}, Timing()
     panels = []
     for name in config.tasks:
-        out = run_task(config, name, keys, progress)
+        out = run_task(config, suite, name, keys, progress)
         timing = timing + out["timing"]
         for label, (x, runs) in out["curves"].items():
             curves[label] = _curve(x, runs)
             reached[label] = steps_to_target(
-                x, np.nan_to_num(runs, nan=-np.inf), TASKS[name].target
+                x, np.nan_to_num(runs, nan=-np.inf), suite.tasks[name].target
             )
             final[label] = final_return(runs)
         acting |= out["acting"]
         actor |= out["actor"]
         compute |= out["compute"]
-        panels.append({"title": TASKS[name].title, "labels": list(out["curves"])})
+        panels.append({"title": suite.tasks[name].title, "labels": list(out["curves"])})
     return make_result(
-        NAME,
+        experiment,
         config=config,
         seeds=seeds,
         timing=timing,
         x_label="Real environment steps",
         y_label="Return (SAC/MBPO: greedy evaluation; PETS/value-MPC: episodes acted in)",
         curves=curves,
-        targets={TASKS[n].title: TASKS[n].target for n in config.tasks},
+        targets={suite.tasks[n].title: suite.tasks[n].target for n in config.tasks},
         steps_to_target=reached,
         final_return=final,
         compute=compute,
@@ -369,6 +406,10 @@ def run(config: Config = Config(), *, progress: bool = True) -> dict[str, Any]:
         actor_greedy=actor,
         plot_style={"title": "Value-bootstrapped MPC, PETS, SAC and MBPO", "panels": panels},
     )
+
+
+def run(config: Config = Config(), *, progress: bool = True) -> dict[str, Any]:
+    return run_suite(NAME, config, SUITE, progress=progress)
 
 
 def final_return(runs: np.ndarray) -> dict[str, float]:
