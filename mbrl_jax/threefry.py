@@ -50,9 +50,18 @@ def threefry2x32(key1, key2, count1, count2) -> tuple[jnp.ndarray, jnp.ndarray]:
     return x0, x1
 
 
+_UNROLLED = mlir.lower_fun(threefry2x32, multiple_results=True)
+_in_use = False
+
+
 def use_unrolled_threefry() -> None:
     """Lower ``threefry2x32`` on the CPU as :func:`threefry2x32` unrolled, for every
     computation this process lowers from now on (see the module's docstring)."""
-    mlir.register_lowering(
-        threefry2x32_p, mlir.lower_fun(threefry2x32, multiple_results=True), platform="cpu"
-    )
+    global _in_use
+    mlir.register_lowering(threefry2x32_p, _UNROLLED, platform="cpu")
+    _in_use = True
+
+
+def unrolled_threefry_in_use() -> bool:
+    """Whether this process called :func:`use_unrolled_threefry` (there is no undo)."""
+    return _in_use

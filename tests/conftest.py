@@ -10,11 +10,25 @@ import pytest
 from mbrl_jax.agents import dyna_q
 from mbrl_jax.envs import dyna_maze
 from mbrl_jax.sweep import seed_keys
+from mbrl_jax.threefry import unrolled_threefry_in_use
 from mbrl_jax.train import TrainConfig, make_train
 
 # The CLI run in tests (in this process or in subprocesses, which inherit this) must not
 # write to the user's compilation cache; tests that check the cache give their own folder.
 os.environ["MBRL_JAX_CACHE_DIR"] = "off"
+
+
+@pytest.fixture(autouse=True)
+def _keep_jax_threefry_lowering():
+    """Fail the test that switches its worker to the unrolled Threefry lowering: the
+    tests run later in that worker would compile with it, and some programs then take
+    XLA minutes (SAC's contract test hung CI's test-slow for its 900 s timeout after the
+    benchmarks runner ran dqn_loop in the worker). Such a test must use a subprocess."""
+    if unrolled_threefry_in_use():
+        pytest.fail("an earlier test in this worker called use_unrolled_threefry()")
+    yield
+    if unrolled_threefry_in_use():
+        pytest.fail("this test called use_unrolled_threefry() in the worker: use a subprocess")
 
 
 @pytest.fixture(scope="session")
