@@ -44,7 +44,7 @@ from mbrl_jax.envs import (
 from mbrl_jax.learners import DQN, check_q_training, dqn
 from mbrl_jax.models import NeuralModel, check_training, neural_model
 from mbrl_jax.results import curve, make_result, speedups, steps_to_target, timing_line
-from mbrl_jax.sweep import seed_keys
+from mbrl_jax.sweep import seed_keys, shard_runs, vmap_runs
 from mbrl_jax.timing import Timing, compile_timed, run_timed
 from mbrl_jax.train import TrainConfig, make_train_chunks
 from mbrl_jax.types import Agent
@@ -85,8 +85,9 @@ class Config(ExperimentConfig):
     475, target_every_real 100; Acrobot-v1 20000, -100, 0; MountainCar-v0 50000, -110,
     0). A value given replaces the task's, whatever ``env`` is: ``--set env=Acrobot-v1``
     runs Acrobot's 20000 steps, ``--set env=Acrobot-v1 --set num_steps=5000`` 5000.
-    Every other field is the same for every task. The result stores the config with
-    the task's values filled in (:func:`task_config`).
+    Every other field is the same for every task; ``decay_real_steps`` none means the
+    run's ``num_steps`` (the learning rate falls to ``learning_rate_end`` over the whole
+    run). The result stores the config with these values filled in (:func:`task_config`).
     """
 
     runs: int = setting(8, "independent runs; run i uses seed + i")
@@ -106,8 +107,17 @@ class Config(ExperimentConfig):
     horizon: int = setting(1, "branched rollout length k")
     planning_batch: int = setting(64, "simulated transitions per planning update")
     planning_starts: int = setting(1000, "real steps before planning starts")
-    hidden: tuple[int, ...] = setting((64, 64), "hidden layer widths of the Q-network")
+    hidden: tuple[int, ...] = setting((128, 128), "hidden layer widths of the Q-network")
+    layer_norm: bool = setting(True, "LayerNorm before each hidden ReLU of the Q-network")
     learning_rate: float = setting(1e-3, "DQN's learning rate", traced=True)
+    learning_rate_end: float = setting(
+        0.0, "the learning rate at the end of its decay (see decay_real_steps)", traced=True
+    )
+    decay_real_steps: int | None = setting(
+        None, "real steps over which the learning rate falls linearly to learning_rate_end "
+        "(decay_real_steps x updates per real step gradient steps); none: the whole run "
+        "(num_steps); 0: constant",
+    )  # fmt: skip
     gamma: float = setting(0.99, "discount rate", traced=True)
     batch_size: int = setting(64, "DQN's minibatch size of real replay")
     learning_starts: int = setting(1000, "real steps before DQN updates start")
@@ -125,7 +135,7 @@ class Config(ExperimentConfig):
     capacity: int = setting(50_000, "transitions kept in the replay buffers")
     replay_updates: int = setting(1, "DQN updates on real replay per real step")
     model_hidden: tuple[int, ...] = setting(
-        (200, 200), "hidden layer widths of the learned model (a deterministic MLP)"
+        (64, 64), "hidden layer widths of the learned model (a deterministic MLP)"
     )
     baseline_model: bool = setting(
         False, "also train the model in the runs without planning (n = 0, replay controls), "
@@ -134,10 +144,16 @@ class Config(ExperimentConfig):
 
 
 def task_config(config: Config) -> Config:
-    """``config`` with its none per-task settings replaced by the task's values."""
+    """``config`` with its none per-task settings replaced by the task's values, and a
+    none ``decay_real_steps`` by the run's ``num_steps``."""
     task = TASKS[config.env]
     per_task = ("num_steps", "target", "target_every_real")
-    return replace(config, **{n: getattr(task, n) for n in per_task if getattr(config, n) is None})
+    config = replace(
+        config, **{n: getattr(task, n) for n in per_task if getattr(config, n) is None}
+    )
+    if config.decay_real_steps is None:
+        config = replace(config, decay_real_steps=config.num_steps)
+    return config
 
 
 class Evaluation(NamedTuple):
@@ -246,14 +262,18 @@ def make_parts(env, env_params, n: int, config: Config) -> Parts:
     ``baseline_model``, the DQN learner alone (no model is trained)."""
     obs_size = env.observation_space(env_params).shape[0]
     space = env.action_space(env_params)
+    updates_per_step = config.replay_updates + n
     target_period = config.target_period
     if config.target_every_real:
-        target_period = config.target_every_real * (config.replay_updates + n)
+        target_period = config.target_every_real * updates_per_step
     learner = dqn(
         obs_size,
         discrete_actions(space, "dyna-dqn's DQN"),
         hidden=config.hidden,
+        layer_norm=config.layer_norm,
         learning_rate=config.learning_rate,
+        learning_rate_end=config.learning_rate_end,
+        decay_steps=config.decay_real_steps * updates_per_step,
         gamma=config.gamma,
         batch_size=config.batch_size,
         learning_starts=config.learning_starts,
@@ -293,7 +313,8 @@ def run_group(env, env_params, n: int, config: Config, keys, bar=None):
     evaluations), the final DynaState, and the :class:`Timing` (compile apart)."""
     parts = make_parts(env, env_params, n, config)
     start, chunk = make_run(env, env_params, parts, config)
-    start, chunk = jax.vmap(start), jax.vmap(chunk)
+    start, chunk = vmap_runs(start), vmap_runs(chunk)
+    keys = shard_runs(keys)
     start_c, timing = compile_timed(start, keys)
     carry, start_s = run_timed(start_c, keys)
     eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 7))(keys)
@@ -333,6 +354,7 @@ def check(config: Config) -> None:
             f"num_steps={config.num_steps} must be a multiple of eval_every={config.eval_every}"
         )
     check_count("target_every_real", config.target_every_real, minimum=0)
+    check_count("decay_real_steps", config.decay_real_steps, minimum=0)
     for n in config.planning_steps:
         check_count("planning steps n", n, minimum=0)
     for m in config.replay_controls:

@@ -302,6 +302,46 @@ def run_seeds(
     return out, timing
 
 
+def shard_runs(tree: Any) -> Any:
+    """``tree``'s arrays, whose leading axis is the runs, split along it across
+    ``jax.devices()`` (the mesh of :func:`run_seeds`), ready for :func:`vmap_runs`;
+    returned as they are on one device or when the runs do not divide evenly."""
+    devices = jax.devices()
+    if not _divides_runs(tree, len(devices)):
+        return tree
+    return jax.device_put(tree, _runs_sharding(devices))
+
+
+def vmap_runs(fn: Callable) -> Callable:
+    """``jax.vmap(fn)`` over a leading runs axis of every argument, each device of
+    ``jax.devices()`` computing its share of the runs on its own (``shard_map``): on the
+    CPU, where a computation of one device runs on one core, what keeps every core
+    busy in a Python loop of jitted chunks (the neural experiments' runs). One device,
+    or runs that do not divide evenly among the devices: plain ``jax.vmap(fn)``. Place
+    the first arguments with :func:`shard_runs`; the outputs stay split the same way.
+    Each run computes what it computes alone in ``jax.vmap(fn)`` (a test compares them
+    bit for bit on two devices)."""
+    vmapped = jax.vmap(fn)
+    devices = jax.devices()
+
+    def call(*args):
+        if not _divides_runs(args, len(devices)):
+            return vmapped(*args)
+        spec = PartitionSpec("runs")
+        mesh = _runs_sharding(devices).mesh
+        split = jax.shard_map(vmapped, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+        return split(*args)
+
+    return call
+
+
+def _divides_runs(tree: Any, count: int) -> bool:
+    """True when there is more than one device and every array of ``tree`` has a
+    leading axis that ``count`` divides."""
+    leaves = jax.tree.leaves(tree)
+    return count > 1 and all(np.ndim(x) > 0 and np.shape(x)[0] % count == 0 for x in leaves)
+
+
 #: Lanes per CPU device of a :class:`~mbrl_jax.train.TrainLoop` in :func:`run_seeds`
 #: (Dyna-Q n = 50 on the Dyna maze, 1,000 runs on one device: 64 lanes ran fastest
 #: of 32-256; benchmarks/RESULTS.md).

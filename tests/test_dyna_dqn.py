@@ -123,6 +123,43 @@ def test_one_update_of_a_linear_q_by_hand():
     assert int(newer.updates) == 2 and int(newer.env_steps) == 0
 
 
+def test_the_learning_rate_decays_to_its_end_value_and_stays_there():
+    """With ``decay_steps`` = 2 and ``learning_rate_end`` = 0, Adam's first step moves
+    each parameter by the full rate times sign(gradient) (as in the test above), and
+    from the third update on (step size 0) the parameters no longer move."""
+    lr = 0.01
+    learner = dqn(2, 2, hidden=(), learning_rate=lr, learning_rate_end=0.0, decay_steps=2,
+                  loss="squared", double=False)  # fmt: skip
+    data = batch([[1.0, -2.0]], [1], [0.5], [[0.5, 3.0]], [False])
+    update = jax.jit(learner.update)
+    states = [learner.init(jax.random.key(0))]
+    for i in range(4):
+        states.append(update(states[-1], data, jax.random.key(i)))
+    first_move = np.abs(np.asarray(states[1].params - states[0].params))
+    np.testing.assert_allclose(first_move[first_move > 0], lr, rtol=1e-4)
+    assert np.any(states[2].params != states[1].params)  # step size lr / 2
+    np.testing.assert_array_equal(states[3].params, states[2].params)
+    np.testing.assert_array_equal(states[4].params, states[2].params)
+    with pytest.raises(ValueError, match=r"learning_rate_end must be in \[0.0, inf\], got -0.001"):
+        dqn(2, 2, learning_rate_end=-1e-3, decay_steps=10)
+
+
+def test_layer_norm_q_network_by_hand():
+    """One hidden layer with ``layer_norm``: Q(s) = relu(LN(s W1 + b1)) W2 + b2, with
+    LN(z) = (z - mean z) / sqrt(var z + 1e-6) at its initial scale 1 and bias 0."""
+    learner = dqn(3, 2, hidden=(4,), layer_norm=True)
+    state = learner.init(jax.random.key(0))
+    tree = learner.network_params(state.params)["params"]
+    assert set(tree) == {"Dense_0", "LayerNorm_0", "Dense_1"}
+    obs = np.array([0.5, -1.0, 2.0], np.float32)
+    z = obs @ np.asarray(tree["Dense_0"]["kernel"]) + np.asarray(tree["Dense_0"]["bias"])
+    hidden = np.maximum((z - z.mean()) / np.sqrt(z.var() + 1e-6), 0.0)
+    expected = hidden @ np.asarray(tree["Dense_1"]["kernel"]) + np.asarray(tree["Dense_1"]["bias"])
+    np.testing.assert_allclose(learner.q_values(state, jnp.asarray(obs)), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="layer_norm must be a bool, got 1"):
+        dqn(3, 2, layer_norm=1)
+
+
 @pytest.mark.parametrize("double", [False, True])
 def test_batch_updates_converge_to_the_known_optimal_q(double):
     """A two-step chain: from s0, action 0 ends with reward 1, action 1 moves to s1
@@ -449,8 +486,12 @@ def test_experiment_per_task_settings_default_to_the_tasks_and_overrides_win():
     assert (acrobot.num_steps, acrobot.target, acrobot.target_every_real) == (20_000, -100.0, 0)
     cartpole = dyna_dqn.task_config(dyna_dqn.Config())
     assert (cartpole.num_steps, cartpole.target, cartpole.target_every_real) == (40_000, 475.0, 100)
-    given = dyna_dqn.Config(env="Acrobot-v1", num_steps=5000, target=-150.0, target_every_real=50)
+    assert (acrobot.decay_real_steps, cartpole.decay_real_steps) == (20_000, 40_000)  # the run
+    given = dyna_dqn.Config(env="Acrobot-v1", num_steps=5000, target=-150.0, target_every_real=50,
+                            decay_real_steps=0)  # fmt: skip
     assert dyna_dqn.task_config(given) == given  # a value given replaces the task's
+    shorter = dyna_dqn.task_config(dyna_dqn.Config(num_steps=3000))
+    assert shorter.decay_real_steps == 3000
     with pytest.raises(ValueError, match="num_steps=1500 must be a multiple of eval_every=1000"):
         dyna_dqn.check(dyna_dqn.Config(num_steps=1500))
     with pytest.raises(ValueError, match="replay control n must be an integer >= 1, got 0"):

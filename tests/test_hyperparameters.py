@@ -41,6 +41,7 @@ VALUES = {
     "theta": (0.0, 2.0),
     "start_state": (0, 2),
     "learning_rate": (1e-3, 1e-2),
+    "learning_rate_end": (1e-4, 5e-2),
     "target_tau": (1.0, 0.5),
     "epsilon_start": (1.0, 0.2),
     "epsilon_end": (0.05, 0.9),
@@ -128,6 +129,7 @@ EXERCISES = {
             learning_starts=1,
             target_period=1,
             epsilon_steps=10,
+            decay_steps=2,
             **h,
         )
     ),  # fmt: skip

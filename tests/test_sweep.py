@@ -263,3 +263,44 @@ def test_two_processes_give_the_one_process_result(swept):
 def test_mean_steps_skips_episode_one_and_marks_unfinished_runs():
     lengths = np.array([[100, 4, 6], [100, 4, -1]])
     np.testing.assert_array_equal(mean_steps(lengths), [5.0, np.nan])
+
+
+def tiny_dqn_group(runs: int) -> dict:
+    """Dyna-DQN's plain-DQN group (n = 0) at toy size through :func:`vmap_runs`: its
+    greedy returns and Q-values, and over how many devices its final state lies."""
+    from dataclasses import replace
+
+    from experiments import dyna_dqn
+    from mbrl_jax.envs import make
+
+    config = replace(dyna_dqn.Config(), num_steps=400, eval_every=200, learning_starts=100)
+    env, params = make("CartPole-v1")
+    _, keys = sweep_module.seed_keys(0, runs)
+    evaluation, state, _ = dyna_dqn.run_group(env, params, 0, dyna_dqn.task_config(config), keys)
+    return {
+        "returns": evaluation.episode_return.tolist(),
+        "q": evaluation.q_value.tolist(),
+        "devices": len(state.params.sharding.device_set),
+    }
+
+
+TWO_DEVICES_DQN = """
+import json
+from test_sweep import tiny_dqn_group
+print(json.dumps({"even": tiny_dqn_group(4), "odd": tiny_dqn_group(3)}))
+"""
+
+
+@pytest.mark.slow
+def test_vmap_runs_on_two_devices_gives_the_one_device_runs():
+    """A Python loop of jitted chunks (dyna-dqn's DQN) with its 4 runs split over two
+    CPU devices computes each run bit for bit as one device does; 3 runs, which do not
+    divide, stay on one device."""
+    flags = " ".join(f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f)
+    flags += " --xla_force_host_platform_device_count=2"
+    out = _json_result(_python(TWO_DEVICES_DQN, XLA_FLAGS=flags))
+    even, odd = tiny_dqn_group(4), tiny_dqn_group(3)
+    assert (out["even"]["devices"], out["odd"]["devices"], even["devices"]) == (2, 1, 1)
+    for split, alone in ((out["even"], even), (out["odd"], odd)):
+        assert split["returns"] == alone["returns"] and split["q"] == alone["q"]
+    assert len(set(map(tuple, even["returns"]))) > 1  # the runs differ from each other

@@ -48,22 +48,34 @@ from mbrl_jax.learners.exploration import epsilon_greedy
 from mbrl_jax.learners.targets import double_q_learning_target, q_learning_target
 from mbrl_jax.replay import ReplayBuffer, buffer_add, buffer_init, buffer_sample
 from mbrl_jax.types import Learner, PRNGKey, Spaces, Transition, check_index
-from mbrl_jax.validation import check_count, check_in_range, check_positive, raise_on_nan
+from mbrl_jax.validation import (
+    check_count,
+    check_in_range,
+    check_nonnegative,
+    check_positive,
+    raise_on_nan,
+)
 
 LOSSES = ("huber", "squared")
 
 
 class QNetwork(nn.Module):
-    """An MLP from an observation vector to one Q-value per action (ReLU)."""
+    """An MLP from an observation vector to one Q-value per action (ReLU); with
+    ``layer_norm`` each hidden layer is Dense, LayerNorm, ReLU (as in PQN, Gallici et al.
+    2024, where it keeps off-policy TD from diverging)."""
 
     hidden: tuple[int, ...]
     num_actions: int
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, obs: jax.Array) -> jax.Array:
         x = obs
         for width in self.hidden:
-            x = nn.relu(nn.Dense(width)(x))
+            x = nn.Dense(width)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = nn.relu(x)
         return nn.Dense(self.num_actions)(x)
 
 
@@ -223,21 +235,30 @@ def _td_rule(
     target_period: int,
     target_tau: Any,
     max_grad_norm: float,
+    learning_rate_end: Any,
+    decay_steps: int,
+    layer_norm: bool,
 ) -> _TDRule:
     """The network, optimizer and TD settings, every value checked."""
     num_actions = check_count("num_actions", num_actions, minimum=1)
     hidden = tuple(check_count("hidden width", w, minimum=1) for w in hidden)
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-    if not isinstance(double, bool):
-        raise ValueError(f"double must be a bool, got {double!r}")
+    for name, flag in (("double", double), ("layer_norm", layer_norm)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name} must be a bool, got {flag!r}")
     check_positive("learning_rate", learning_rate)
     check_in_range("gamma", gamma, 0.0, 1.0)
     check_in_range("target_tau", target_tau, 0.0, 1.0)
     target_period = check_count("target_period", target_period, minimum=1)
     check_positive("max_grad_norm", max_grad_norm)
-    optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
-    network = QNetwork(hidden, num_actions)
+    decay_steps = check_count("decay_steps", decay_steps, minimum=0)
+    step_size = learning_rate
+    if decay_steps:
+        check_nonnegative("learning_rate_end", learning_rate_end)
+        step_size = optax.linear_schedule(learning_rate, learning_rate_end, decay_steps)
+    optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(step_size))
+    network = QNetwork(hidden, num_actions, layer_norm)
     shapes = jax.eval_shape(network.init, jax.random.key(0), jnp.zeros((obs_size,)))
     _, unravel = ravel_pytree(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
     return _TDRule(network, unravel, optimizer, gamma, double, loss, target_period, target_tau)
@@ -312,13 +333,16 @@ def check_q_training(state: DQNState, where: str = "Q-learning") -> None:
     raise_on_nan(state.nan_update, f"{where}: the TD loss", "gradient update")
 
 
-@traced("learning_rate", "gamma", "target_tau", "epsilon_start", "epsilon_end")
+@traced("learning_rate", "learning_rate_end", "gamma", "target_tau", "epsilon_start", "epsilon_end")
 def dqn(
     obs_size: int,
     num_actions: int,
     *,
     hidden: Sequence[int] = (64, 64),
+    layer_norm: bool = False,
     learning_rate: Any = 1e-3,
+    learning_rate_end: Any = 0.0,
+    decay_steps: int = 0,
     gamma: Any = 0.99,
     loss: str = "huber",
     double: bool = True,
@@ -339,7 +363,9 @@ def dqn(
     Acting is epsilon-greedy (:func:`~mbrl_jax.learners.epsilon_greedy`) with epsilon
     falling linearly from ``epsilon_start`` to ``epsilon_end`` over the first
     ``epsilon_steps`` real transitions. Adam with gradients clipped to global norm
-    ``max_grad_norm``. Each real transition is followed by ``replay_updates`` gradient
+    ``max_grad_norm``, at ``learning_rate`` throughout, or with ``decay_steps`` > 0
+    falling linearly to ``learning_rate_end`` over the first ``decay_steps`` gradient
+    steps and held there. Each real transition is followed by ``replay_updates`` gradient
     steps on fresh replay minibatches of ``batch_size`` (the replay ratio: with 1 + n it
     matches the update budget of n planning steps with real data instead of a model).
     The learner's ``spaces`` are a ``Box`` of shape (obs_size,) and
@@ -350,7 +376,8 @@ def dqn(
         obs_size,
         num_actions, hidden=hidden, learning_rate=learning_rate, gamma=gamma, loss=loss,
         double=double, target_period=target_period, target_tau=target_tau,
-        max_grad_norm=max_grad_norm,
+        max_grad_norm=max_grad_norm, learning_rate_end=learning_rate_end,
+        decay_steps=decay_steps, layer_norm=layer_norm,
     )  # fmt: skip
     replay = _replay(capacity, batch_size, learning_starts, replay_updates)
     epsilon_of = _epsilon_schedule(epsilon_start, epsilon_end, epsilon_steps)
