@@ -326,14 +326,12 @@ def vmap_runs(fn: Callable) -> Callable:
     400 steps, which training then amplifies)."""
     vmapped = jax.vmap(fn)
     devices = jax.devices()
+    spec = PartitionSpec("runs")
+    mesh = _runs_sharding(devices).mesh
+    split = jax.shard_map(vmapped, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
 
     def call(*args):
-        if not _divides_runs(args, len(devices)):
-            return vmapped(*args)
-        spec = PartitionSpec("runs")
-        mesh = _runs_sharding(devices).mesh
-        split = jax.shard_map(vmapped, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
-        return split(*args)
+        return (split if _divides_runs(args, len(devices)) else vmapped)(*args)
 
     return call
 

@@ -64,6 +64,14 @@ def check_nonnegative(name: str, value: Any) -> None:
     check_in_range(name, value, 0.0, math.inf)
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value``; raise ValueError unless it is a Python bool (a flag that
+    selects code, so never traced)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be a bool, got {value!r}")
+    return value
+
+
 def check_count(name: str, value: Any, minimum: int = 0) -> int:
     """Return ``value`` as an int; raise ValueError unless it is an integer >= minimum."""
     if isinstance(value, bool) or not isinstance(value, int | jax.numpy.integer):

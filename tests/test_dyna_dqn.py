@@ -142,6 +142,8 @@ def test_the_learning_rate_decays_to_its_end_value_and_stays_there():
     np.testing.assert_array_equal(states[4].params, states[2].params)
     with pytest.raises(ValueError, match=r"learning_rate_end must be in \[0.0, inf\], got -0.001"):
         dqn(2, 2, learning_rate_end=-1e-3, decay_steps=10)
+    with pytest.raises(ValueError, match=r"learning_rate_end must be in \[0.0, inf\], got -0.001"):
+        dqn(2, 2, learning_rate_end=-1e-3)  # rejected even while it is unused
 
 
 def test_layer_norm_q_network_by_hand():

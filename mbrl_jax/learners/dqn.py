@@ -49,6 +49,7 @@ from mbrl_jax.learners.targets import double_q_learning_target, q_learning_targe
 from mbrl_jax.replay import ReplayBuffer, buffer_add, buffer_init, buffer_sample
 from mbrl_jax.types import Learner, PRNGKey, Spaces, Transition, check_index
 from mbrl_jax.validation import (
+    check_bool,
     check_count,
     check_in_range,
     check_nonnegative,
@@ -244,18 +245,17 @@ def _td_rule(
     hidden = tuple(check_count("hidden width", w, minimum=1) for w in hidden)
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-    for name, flag in (("double", double), ("layer_norm", layer_norm)):
-        if not isinstance(flag, bool):
-            raise ValueError(f"{name} must be a bool, got {flag!r}")
+    check_bool("double", double)
+    check_bool("layer_norm", layer_norm)
     check_positive("learning_rate", learning_rate)
     check_in_range("gamma", gamma, 0.0, 1.0)
     check_in_range("target_tau", target_tau, 0.0, 1.0)
     target_period = check_count("target_period", target_period, minimum=1)
     check_positive("max_grad_norm", max_grad_norm)
+    check_nonnegative("learning_rate_end", learning_rate_end)
     decay_steps = check_count("decay_steps", decay_steps, minimum=0)
     step_size = learning_rate
     if decay_steps:
-        check_nonnegative("learning_rate_end", learning_rate_end)
         step_size = optax.linear_schedule(learning_rate, learning_rate_end, decay_steps)
     optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(step_size))
     network = QNetwork(hidden, num_actions, layer_norm)

@@ -28,7 +28,7 @@ from mbrl_jax.models.network import MemberNetwork, _member_errors, ensemble_loss
 from mbrl_jax.models.normalization import Normalizer, _Encoding, _normalized_batch
 from mbrl_jax.replay import ReplayBuffer, uniform_index
 from mbrl_jax.types import PRNGKey, Transition
-from mbrl_jax.validation import check_count, check_in_range, check_positive
+from mbrl_jax.validation import check_bool, check_count, check_in_range, check_positive
 
 
 class TrainInfo(NamedTuple):
@@ -75,8 +75,7 @@ class _Trainer(NamedTuple):
 
 def _check_flags(**flags: Any) -> None:
     for name, value in flags.items():
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be a bool, got {value!r}")
+        check_bool(name, value)
 
 
 def _trainer(
