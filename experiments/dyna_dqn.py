@@ -119,6 +119,9 @@ class Config(ExperimentConfig):
         "(num_steps); 0: constant",
     )  # fmt: skip
     gamma: float = setting(0.99, "discount rate", traced=True)
+    advantage_alpha: float = setting(
+        0.7, "advantage learning's alpha in [0, 1) (0: double Q-learning)", traced=True
+    )
     batch_size: int = setting(64, "DQN's minibatch size of real replay")
     learning_starts: int = setting(1000, "real steps before DQN updates start")
     target_period: int = setting(100, "gradient steps between target-network refreshes")
@@ -275,6 +278,7 @@ def make_parts(env, env_params, n: int, config: Config) -> Parts:
         learning_rate_end=config.learning_rate_end,
         decay_steps=config.decay_real_steps * updates_per_step,
         gamma=config.gamma,
+        advantage_alpha=config.advantage_alpha,
         batch_size=config.batch_size,
         learning_starts=config.learning_starts,
         target_period=target_period,

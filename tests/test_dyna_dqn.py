@@ -19,6 +19,7 @@ from mbrl_jax.envs import (
 )
 from mbrl_jax.learners import (
     QNetwork,
+    advantage_learning_target,
     check_q_training,
     double_q_learning_target,
     dqn,
@@ -84,6 +85,12 @@ def test_dqn_targets_by_hand():
     np.testing.assert_allclose(
         double_q_learning_target(reward, done, q_next_target, q_next_online, 0.9),
         [1 + 0.9 * 1, 2.0, -1 + 0.9 * -1],
+    )
+    # Advantage learning: y - alpha (max_b Q(s, b) - Q(s, a)), gaps 3 - 1, 0, 4 - 4.
+    q = jnp.array([[1.0, 3.0], [2.0, 0.0], [4.0, -1.0]])
+    np.testing.assert_allclose(
+        advantage_learning_target(reward, q, jnp.array([0, 0, 0]), 0.5),
+        [1.0 - 0.5 * 2, 2.0, -1.0],
     )
 
 
@@ -162,8 +169,18 @@ def test_layer_norm_q_network_by_hand():
         dqn(3, 2, layer_norm=1)
 
 
-@pytest.mark.parametrize("double", [False, True])
-def test_batch_updates_converge_to_the_known_optimal_q(double):
+@pytest.mark.parametrize(
+    "double, alpha, expected",
+    [
+        (False, 0.0, [[1.0, 1.8], [0.0, 2.0]]),
+        (True, 0.0, [[1.0, 1.8], [0.0, 2.0]]),
+        # Advantage learning's fixed point keeps V* and widens each gap by 1 / (1 - alpha):
+        # Q(s, a) = V*(s) - (V*(s) - Q*(s, a)) / (1 - alpha): s0 1.8 - 0.8 / 0.5 = 0.2,
+        # s1 2 - 2 / 0.5 = -2.
+        (True, 0.5, [[0.2, 1.8], [-2.0, 2.0]]),
+    ],
+)
+def test_batch_updates_converge_to_the_known_optimal_q(double, alpha, expected):
     """A two-step chain: from s0, action 0 ends with reward 1, action 1 moves to s1
     with reward 0; in s1 action 0 ends with 0, action 1 ends with 2. With gamma 0.9:
     Q*(s1) = (0, 2), Q*(s0) = (1, 1.8)."""
@@ -172,8 +189,9 @@ def test_batch_updates_converge_to_the_known_optimal_q(double):
         [s0, s0, s1, s1], [0, 1, 0, 1], [1, 0, 0, 2], [s0, s1, s0, s0], [True, False, True, True]
     )
     learner = dqn(
-        2, 2, hidden=(16,), learning_rate=3e-3, gamma=0.9, double=double, target_period=20
-    )
+        2, 2, hidden=(16,), learning_rate=3e-3, gamma=0.9, double=double, target_period=20,
+        advantage_alpha=alpha,
+    )  # fmt: skip
 
     @jax.jit
     def train(key):
@@ -183,7 +201,7 @@ def test_batch_updates_converge_to_the_known_optimal_q(double):
         )
         return learner.q_values(state, jnp.array([s0, s1]))
 
-    np.testing.assert_allclose(train(jax.random.key(0)), [[1.0, 1.8], [0.0, 2.0]], atol=0.02)
+    np.testing.assert_allclose(train(jax.random.key(0)), expected, atol=0.02)
 
 
 @pytest.mark.slow
@@ -523,6 +541,14 @@ def test_td_loss_by_hand():
         huber = td_loss(network, online, target, data, 0.5, double, "huber")
         per_item = np.where(np.abs(errors) <= 1, 0.5 * errors**2, np.abs(errors) - 0.5)
         np.testing.assert_allclose(huber, np.mean(per_item), rtol=1e-6)
+    # Advantage learning, alpha 0.5: Q_target(s1) = (1, 3), taken 1: gap 0;
+    # Q_target(s2) = (0, 6), taken 0: gap 6, so y2 = 0 - 0.5 * 6 = -3.
+    errors = np.array([1.0 - 2.0, -3.0 - 2.0])
+    squared = td_loss(network, online, target, data, 0.5, True, "squared", advantage_alpha=0.5)
+    np.testing.assert_allclose(squared, np.mean(0.5 * errors**2), rtol=1e-6)
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match=r"advantage_alpha must be in \[0"):
+            dqn(2, 2, advantage_alpha=bad)
 
 
 def test_runs_without_planning_train_a_model_only_when_asked():

@@ -42,6 +42,7 @@ VALUES = {
     "start_state": (0, 2),
     "learning_rate": (1e-3, 1e-2),
     "learning_rate_end": (1e-4, 5e-2),
+    "advantage_alpha": (0.0, 0.5),
     "target_tau": (1.0, 0.5),
     "epsilon_start": (1.0, 0.2),
     "epsilon_end": (0.05, 0.9),
@@ -87,7 +88,8 @@ def run_dqn(learner):
     for i in range(3):
         k = jax.random.fold_in(key, i)
         obs, next_obs = jax.random.normal(k, (2, OBS))
-        t = Transition(obs, jnp.int32(i % 2), jnp.float32(1.0), next_obs, jnp.bool_(False))
+        # the actions the initial network would not take, so every TD rule sees a gap
+        t = Transition(obs, jnp.int32((i + 1) % 2), jnp.float32(1.0), next_obs, jnp.bool_(False))
         state = learner.update(state, t, k)
     actions = jax.vmap(lambda k: learner.act(state, jnp.ones(OBS), k))(jax.random.split(key, 16))
     return state, actions

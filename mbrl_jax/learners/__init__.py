@@ -24,6 +24,7 @@ from mbrl_jax.learners.tabular import (
     q_table_learner,
 )
 from mbrl_jax.learners.targets import (
+    advantage_learning_target,
     double_q_learning_target,
     expected_q_target,
     q_learning_target,
@@ -37,6 +38,7 @@ __all__ = [
     "SAC",
     "SACLosses",
     "SACState",
+    "advantage_learning_target",
     "as_distribution",
     "check_q_training",
     "check_sac_training",

@@ -9,6 +9,11 @@ TD loss
     a*_i     = argmax_a Q_target(s'_i, a)     (DQN)
                argmax_a Q_theta(s'_i, a)      (double DQN)
 
+or with ``advantage_alpha`` = alpha > 0 advantage learning's target
+(:func:`~mbrl_jax.learners.advantage_learning_target`; Bellemare et al. 2016)
+
+    y_i - alpha (max_b Q_target(s_i, b) - Q_target(s_i, a_i)),
+
 where Q_target is a copy of the parameters refreshed every ``target_period`` updates
 as target <- tau theta + (1 - tau) target (tau = 1: the periodic copy of DQN;
 target_period = 1 with a small tau: Polyak averaging).
@@ -45,7 +50,11 @@ from jax.flatten_util import ravel_pytree
 
 from mbrl_jax.hyperparameters import traced
 from mbrl_jax.learners.exploration import epsilon_greedy
-from mbrl_jax.learners.targets import double_q_learning_target, q_learning_target
+from mbrl_jax.learners.targets import (
+    advantage_learning_target,
+    double_q_learning_target,
+    q_learning_target,
+)
 from mbrl_jax.replay import ReplayBuffer, buffer_add, buffer_init, buffer_sample
 from mbrl_jax.types import Learner, PRNGKey, Spaces, Transition, check_index
 from mbrl_jax.validation import (
@@ -120,6 +129,7 @@ class _TDRule(NamedTuple):
     loss: str
     target_period: int
     target_tau: Any
+    advantage_alpha: Any
 
 
 def td_loss(
@@ -130,9 +140,12 @@ def td_loss(
     gamma: Any,
     double: bool,
     loss: str,
+    advantage_alpha: Any = 0.0,
 ) -> jax.Array:
     """The mean TD loss of a batch (the module docstring's L); the target is held fixed.
-    ``batch.action`` holds integers in [0, num_actions): Q(s, a) of any other is NaN."""
+    ``batch.action`` holds integers in [0, num_actions): Q(s, a) of any other is NaN.
+    A concrete ``advantage_alpha`` of 0 is plain (double) DQN, computed without the
+    target network's pass over ``batch.obs`` that advantage learning needs."""
     chex.assert_rank(batch.obs, 2)
     q = network.apply(params, batch.obs)
     valid = check_index("td_loss", "action", batch.action, network.num_actions)
@@ -147,9 +160,17 @@ def td_loss(
         )
     else:
         target = q_learning_target(batch.reward, batch.done, q_next_target, gamma)
+    if not _is_zero(advantage_alpha):
+        q_target = network.apply(target_params, batch.obs)
+        target = advantage_learning_target(target, q_target, action, advantage_alpha)
     error = jax.lax.stop_gradient(target) - q_taken
     per_item = optax.huber_loss(error) if loss == "huber" else 0.5 * error**2
     return jnp.mean(per_item)
+
+
+def _is_zero(value: Any) -> bool:
+    """Whether ``value`` is a concrete 0 (a traced value never is)."""
+    return isinstance(value, (int, float)) and value == 0
 
 
 def _gradient_step(rule: _TDRule, state: DQNState, batch: Transition, apply: jax.Array) -> DQNState:
@@ -167,8 +188,9 @@ def _gradient_step(rule: _TDRule, state: DQNState, batch: Transition, apply: jax
     def loss_of(flat: jax.Array) -> jax.Array:
         network_params = rule.unravel(flat)
         return td_loss(
-            rule.network, network_params, target_params, batch, rule.gamma, rule.double, rule.loss
-        )
+            rule.network, network_params, target_params, batch, rule.gamma, rule.double,
+            rule.loss, rule.advantage_alpha,
+        )  # fmt: skip
 
     value, grads = jax.value_and_grad(loss_of)(state.params)
     step, opt_state = rule.optimizer.update(grads, state.opt_state, state.params)
@@ -239,6 +261,7 @@ def _td_rule(
     learning_rate_end: Any,
     decay_steps: int,
     layer_norm: bool,
+    advantage_alpha: Any,
 ) -> _TDRule:
     """The network, optimizer and TD settings, every value checked."""
     num_actions = check_count("num_actions", num_actions, minimum=1)
@@ -250,6 +273,9 @@ def _td_rule(
     check_positive("learning_rate", learning_rate)
     check_in_range("gamma", gamma, 0.0, 1.0)
     check_in_range("target_tau", target_tau, 0.0, 1.0)
+    check_in_range("advantage_alpha", advantage_alpha, 0.0, 1.0)
+    if isinstance(advantage_alpha, (int, float)) and advantage_alpha == 1:
+        raise ValueError("advantage_alpha must be in [0, 1), got 1")
     target_period = check_count("target_period", target_period, minimum=1)
     check_positive("max_grad_norm", max_grad_norm)
     check_nonnegative("learning_rate_end", learning_rate_end)
@@ -261,7 +287,10 @@ def _td_rule(
     network = QNetwork(hidden, num_actions, layer_norm)
     shapes = jax.eval_shape(network.init, jax.random.key(0), jnp.zeros((obs_size,)))
     _, unravel = ravel_pytree(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
-    return _TDRule(network, unravel, optimizer, gamma, double, loss, target_period, target_tau)
+    return _TDRule(
+        network, unravel, optimizer, gamma, double, loss, target_period, target_tau,
+        advantage_alpha,
+    )  # fmt: skip
 
 
 class _Replay(NamedTuple):
@@ -333,7 +362,10 @@ def check_q_training(state: DQNState, where: str = "Q-learning") -> None:
     raise_on_nan(state.nan_update, f"{where}: the TD loss", "gradient update")
 
 
-@traced("learning_rate", "learning_rate_end", "gamma", "target_tau", "epsilon_start", "epsilon_end")
+@traced(
+    "learning_rate", "learning_rate_end", "gamma", "target_tau", "epsilon_start", "epsilon_end",
+    "advantage_alpha",
+)  # fmt: skip
 def dqn(
     obs_size: int,
     num_actions: int,
@@ -346,6 +378,7 @@ def dqn(
     gamma: Any = 0.99,
     loss: str = "huber",
     double: bool = True,
+    advantage_alpha: Any = 0.0,
     target_period: int = 100,
     target_tau: Any = 1.0,
     epsilon_start: Any = 1.0,
@@ -365,7 +398,9 @@ def dqn(
     ``epsilon_steps`` real transitions. Adam with gradients clipped to global norm
     ``max_grad_norm``, at ``learning_rate`` throughout, or with ``decay_steps`` > 0
     falling linearly to ``learning_rate_end`` over the first ``decay_steps`` gradient
-    steps and held there. Each real transition is followed by ``replay_updates`` gradient
+    steps and held there. ``advantage_alpha`` > 0 learns by advantage learning instead of
+    Q-learning (the module docstring; it costs one more target-network pass per step).
+    Each real transition is followed by ``replay_updates`` gradient
     steps on fresh replay minibatches of ``batch_size`` (the replay ratio: with 1 + n it
     matches the update budget of n planning steps with real data instead of a model).
     The learner's ``spaces`` are a ``Box`` of shape (obs_size,) and
@@ -377,7 +412,7 @@ def dqn(
         num_actions, hidden=hidden, learning_rate=learning_rate, gamma=gamma, loss=loss,
         double=double, target_period=target_period, target_tau=target_tau,
         max_grad_norm=max_grad_norm, learning_rate_end=learning_rate_end,
-        decay_steps=decay_steps, layer_norm=layer_norm,
+        decay_steps=decay_steps, layer_norm=layer_norm, advantage_alpha=advantage_alpha,
     )  # fmt: skip
     replay = _replay(capacity, batch_size, learning_starts, replay_updates)
     epsilon_of = _epsilon_schedule(epsilon_start, epsilon_end, epsilon_steps)

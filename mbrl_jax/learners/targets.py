@@ -1,9 +1,10 @@
 """Bootstrapped targets of one-step Q-learning, tabular and neural (rlax style: one pure
 function per rule, the equation in its docstring, the caller vmaps).
 
-All three are the book's Q-learning target (S&B eq. 6.8) with a different estimate of
-max_a Q(S', a): the table itself, a target network chosen by another network (double Q),
-or an expectation over the outcomes of a distribution model (section 8.5).
+The first three are the book's Q-learning target (S&B eq. 6.8) with a different
+estimate of max_a Q(S', a): the table itself, a target network chosen by another network
+(double Q), or an expectation over the outcomes of a distribution model (section 8.5).
+:func:`advantage_learning_target` turns any of them into advantage learning's.
 """
 
 from __future__ import annotations
@@ -46,6 +47,22 @@ def double_q_learning_target(
     best = jnp.argmax(q_next_selector, axis=-1)
     bootstrap = jnp.take_along_axis(q_next_target, best[..., None], axis=-1)[..., 0]
     return reward + gamma * jnp.where(done, 0.0, bootstrap)
+
+
+def advantage_learning_target(
+    target: jax.Array, q: jax.Array, action: jax.Array, alpha: Any
+) -> jax.Array:
+    """Advantage learning's target (Baird 1999; the gap-increasing operator of Bellemare
+    et al. 2016, eq. 6) from a Q-learning target ``y`` of (S, A):
+
+        y_AL = y - alpha (max_b Q(S, b) - Q(S, A)),    0 <= alpha < 1
+
+    ``q`` holds Q(S, .) (in DQN the target network's) on its last axis and ``action``
+    the taken A. The taken action's gap to the greedy one is subtracted, so the values
+    of the actions not chosen are pushed below the greedy one's; alpha = 0 is ``y``."""
+    chex.assert_equal_shape((target, action))
+    taken = jnp.take_along_axis(q, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    return target - alpha * (jnp.max(q, axis=-1) - taken)
 
 
 def expected_q_target(q: jax.Array, distribution: TransitionDistribution, gamma: Any) -> jax.Array:
