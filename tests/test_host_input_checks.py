@@ -19,7 +19,12 @@ from mbrl_jax.envs import Maze, blocking_maze, shortcut_maze
 from mbrl_jax.envs.maze import BLOCKING_MAZE_AFTER, BLOCKING_MAZE_BEFORE
 from mbrl_jax.planners import action_bounds, cem, icem, mppi, random_shooting
 from mbrl_jax.sweep import expand_grid, seed_keys, sweep
-from mbrl_jax.validation import check_in_range, check_nonnegative, check_positive
+from mbrl_jax.validation import (
+    check_below_one,
+    check_in_range,
+    check_nonnegative,
+    check_positive,
+)
 
 UNIT = spaces.Box(-1.0, 1.0, (2,), jnp.float32)
 UNBOUNDED = spaces.Box(-jnp.inf, jnp.inf, (2,), jnp.float32)
@@ -108,6 +113,14 @@ def test_number_checks_reject_strings_and_bools(check, value, shown):
 def test_number_checks_accept_numbers_and_array_scalars(value):
     check_in_range("x", value, 0.0, 1.0)
     check_positive("x", value)
+
+
+def test_check_below_one_takes_zero_and_rejects_one():
+    check_below_one("x", 0.0)
+    check_below_one("x", np.float32(0.99))
+    for value in (1, np.float64(1.0), 1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match=r"^x must be in \[0.0, 1.0\), got"):
+            check_below_one("x", value)
 
 
 def test_number_checks_skip_traced_values():

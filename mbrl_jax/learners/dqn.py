@@ -58,6 +58,7 @@ from mbrl_jax.learners.targets import (
 from mbrl_jax.replay import ReplayBuffer, buffer_add, buffer_init, buffer_sample
 from mbrl_jax.types import Learner, PRNGKey, Spaces, Transition, check_index
 from mbrl_jax.validation import (
+    check_below_one,
     check_bool,
     check_count,
     check_in_range,
@@ -273,9 +274,7 @@ def _td_rule(
     check_positive("learning_rate", learning_rate)
     check_in_range("gamma", gamma, 0.0, 1.0)
     check_in_range("target_tau", target_tau, 0.0, 1.0)
-    check_in_range("advantage_alpha", advantage_alpha, 0.0, 1.0)
-    if isinstance(advantage_alpha, (int, float)) and advantage_alpha == 1:
-        raise ValueError("advantage_alpha must be in [0, 1), got 1")
+    check_below_one("advantage_alpha", advantage_alpha)
     target_period = check_count("target_period", target_period, minimum=1)
     check_positive("max_grad_norm", max_grad_norm)
     check_nonnegative("learning_rate_end", learning_rate_end)
