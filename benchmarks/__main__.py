@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import (
+    cli_wall,
     dqn_loop,
     dyna_dqn,
     dyna_maze,
@@ -41,6 +42,7 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 # Threefry lowering, which nothing else uses; threefry, after dqn_loop, then measures only
 # its unrolled row (python -m benchmarks.threefry alone measures both).
 BENCHMARKS: dict[str, tuple[Callable[[list[str]], None], list[str]]] = {
+    "cli_wall": (cli_wall.main, ["--rounds", "1"]),
     "dyna_maze": (
         dyna_maze.main,
         ["--repeats", "1", "--numpy-runs", "1", "--runs", "10", "--n", "5"],

@@ -49,6 +49,6 @@ def test_benchmarks_quick_appends_a_dated_section(tmp_path):
     text = out.read_text()
     assert text.startswith("# Hand-written\n\nkept as it is\n\n## ")
     assert "quick sizes" in text and "jax " in text and "Device: " in text
-    for name in ("dyna_maze", "prioritized_sweeping", "planning", "dyna_dqn"):
+    for name in ("cli_wall", "dyna_maze", "prioritized_sweeping", "planning", "dyna_dqn"):
         assert f"### {name} — `python -m benchmarks.{name}" in text
     assert text.count("|---|") >= 3  # every benchmark printed a table
