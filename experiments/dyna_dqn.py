@@ -5,7 +5,9 @@ model trained online, MBPO-style branched rollouts from replayed real states)
 with n = 0, 1, 5, 10 simulated batch updates per real step; n = 0 is plain DQN (no
 model is trained there unless ``baseline_model`` asks for its error curves).
 Every ``eval_every`` real steps the greedy policy plays ``eval_episodes`` real
-episodes; curve ``n=N`` is their mean return, averaged over seeds, against real
+episodes (greedy in a Polyak average of the Q-network's parameters over about
+1 / ``average_tau`` real steps: ``DQN.greedy_q_values``; ``average_tau`` = 1 is the
+online network's); curve ``n=N`` is their mean return, averaged over seeds, against real
 environment steps. Those held-out real episodes also score the model: the
 one-step error and the ``error_steps``-step open-loop error (the model fed the
 real actions from a real state), mean squared error of the predicted next
@@ -122,6 +124,10 @@ class Config(ExperimentConfig):
     advantage_alpha: float = setting(
         0.7, "advantage learning's alpha in [0, 1) (0: double Q-learning)", traced=True
     )
+    average_tau: float = setting(
+        0.005, "the greedy policy reads a Polyak average of the Q-network's parameters, "
+        "moved this far toward them each real step (1: the online network)", traced=True,
+    )  # fmt: skip
     batch_size: int = setting(64, "DQN's minibatch size of real replay")
     learning_starts: int = setting(1000, "real steps before DQN updates start")
     target_period: int = setting(100, "gradient steps between target-network refreshes")
@@ -192,7 +198,7 @@ def greedy_episodes(env, env_params, parts: Parts, learner_state, key, episodes:
 
     def one_step(carry, k):
         obs, env_state, alive = carry
-        action = jnp.argmax(parts.learner.q_values(learner_state, obs), axis=-1)
+        action = jnp.argmax(parts.learner.greedy_q_values(learner_state, obs), axis=-1)
         next_obs, env_state, reward, terminated, truncated, info = step(
             jax.random.split(k, episodes), env_state, action, env_params
         )
@@ -248,7 +254,7 @@ def make_run(env, env_params, parts: Parts, config: Config):
             errors = model_errors(parts.model, state.model, record, config.error_steps, k_model)
             one_step, k_step = errors
         obs, alive = record[0], record[4]
-        q_max = jnp.max(parts.learner.q_values(learner_state, obs), axis=-1)
+        q_max = jnp.max(parts.learner.greedy_q_values(learner_state, obs), axis=-1)
         q_value = jnp.sum(jnp.where(alive, q_max, 0.0)) / jnp.maximum(jnp.sum(alive), 1)
         return Evaluation(jnp.mean(returns), one_step, k_step, q_value)
 
@@ -279,6 +285,7 @@ def make_parts(env, env_params, n: int, config: Config) -> Parts:
         decay_steps=config.decay_real_steps * updates_per_step,
         gamma=config.gamma,
         advantage_alpha=config.advantage_alpha,
+        average_tau=config.average_tau,
         batch_size=config.batch_size,
         learning_starts=config.learning_starts,
         target_period=target_period,

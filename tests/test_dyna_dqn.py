@@ -169,6 +169,39 @@ def test_layer_norm_q_network_by_hand():
         dqn(3, 2, layer_norm=1)
 
 
+def test_greedy_policy_reads_the_polyak_average_updated_per_real_step():
+    """average <- tau theta + (1 - tau) average after each real step (theta: the
+    parameters after that step's replay update), by hand from the parameters seen; a
+    simulated batch update moves theta but not the average; acting reads theta."""
+    learner = dqn(3, 2, hidden=(4,), batch_size=2, learning_starts=1, average_tau=0.25)
+    state = learner.init(jax.random.key(0))
+    expected = np.asarray(state.params)
+    obs = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5], [0.2, 0.3, 0.4]], np.float32)
+    for i in range(3):
+        action, reward, done = jnp.int32(i % 2), jnp.float32(1.0), jnp.bool_(False)
+        real = Transition(obs[i], action, reward, obs[(i + 1) % 3], done)
+        state = learner.update(state, real, jax.random.key(i))
+        expected = 0.25 * np.asarray(state.params) + 0.75 * expected
+        np.testing.assert_allclose(state.average_params, expected, rtol=1e-6, atol=1e-7)
+    simulated = batch(obs[:2].tolist(), [0, 1], [1.0, 0.0], obs[1:].tolist(), [False, True])
+    after = learner.update(state, simulated, jax.random.key(9))
+    assert not np.allclose(after.params, state.params)
+    np.testing.assert_array_equal(after.average_params, state.average_params)
+    network = QNetwork((4,), 2)
+    average_q = network.apply(learner.network_params(after.average_params), obs)
+    np.testing.assert_allclose(learner.greedy_q_values(after, obs), average_q, rtol=1e-6)
+    online_q = network.apply(learner.network_params(after.params), obs)
+    np.testing.assert_allclose(learner.q_values(after, obs), online_q, rtol=1e-6)
+    # The default keeps no average: the greedy policy is the online network's.
+    plain = dqn(3, 2, hidden=(4,), batch_size=2, learning_starts=1)
+    state = plain.update(plain.init(jax.random.key(0)), real, jax.random.key(0))
+    np.testing.assert_array_equal(state.average_params, state.params)
+    np.testing.assert_array_equal(plain.greedy_q_values(state, obs), plain.q_values(state, obs))
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="average_tau must be"):
+            dqn(3, 2, average_tau=bad)
+
+
 @pytest.mark.parametrize(
     "double, alpha, expected",
     [

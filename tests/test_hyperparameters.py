@@ -43,6 +43,7 @@ VALUES = {
     "learning_rate": (1e-3, 1e-2),
     "learning_rate_end": (1e-4, 5e-2),
     "advantage_alpha": (0.0, 0.5),
+    "average_tau": (1.0, 0.5),
     "target_tau": (1.0, 0.5),
     "epsilon_start": (1.0, 0.2),
     "epsilon_end": (0.05, 0.9),

@@ -18,6 +18,16 @@ where Q_target is a copy of the parameters refreshed every ``target_period`` upd
 as target <- tau theta + (1 - tau) target (tau = 1: the periodic copy of DQN;
 target_period = 1 with a small tau: Polyak averaging).
 
+The greedy policy (:attr:`DQN.greedy_q_values`) may read a Polyak average of the
+parameters instead of the parameters themselves (Polyak & Juditsky 1992; for DQN,
+Nikishin et al. 2018): after each real step
+
+    average <- average_tau theta + (1 - average_tau) average,
+
+so with a small ``average_tau`` it averages over about 1 / average_tau real steps. The
+default 1 keeps no average: the greedy policy is the online network's. Acting
+(epsilon-greedy) and learning always use the online parameters.
+
 A single transition (no leading batch axis) is *real* experience, as dyna's direct-RL
 step gives it: it is stored in the learner's replay buffer, counted as an environment
 step (which drives the epsilon schedule), and ``replay_updates`` gradient steps are
@@ -99,19 +109,23 @@ class DQNState(NamedTuple):
     updates: jax.Array  # () int32 gradient steps taken, on real and simulated batches
     loss: jax.Array  # () loss of the last gradient step
     nan_update: jax.Array  # () int32 first update whose loss was not finite; -1 if none
+    average_params: jax.Array  # (P,) the Polyak average the greedy policy reads
 
 
 class DQN(NamedTuple):
     """The ``Learner(init, act, update)`` triple plus ``q_values(state, obs)``
-    (Q(obs, .) under the current parameters, e.g. for greedy evaluation) and
-    ``network_params(flat)``: a flat parameter vector (``state.params`` or
-    ``state.target_params``) as the Q-network's flax parameter tree."""
+    (Q(obs, .) under the current parameters), ``greedy_q_values(state, obs)`` (Q(obs, .)
+    under what the greedy policy reads: the Polyak average of the parameters, or the
+    parameters themselves at ``average_tau`` = 1) and ``network_params(flat)``: a flat
+    parameter vector (``state.params``, ``state.target_params`` or
+    ``state.average_params``) as the Q-network's flax parameter tree."""
 
     init: Callable[[PRNGKey], DQNState]
     act: Callable[[DQNState, Any, PRNGKey], jax.Array]
     update: Callable[[DQNState, Transition, PRNGKey], DQNState]
     q_values: Callable[[DQNState, jax.Array], jax.Array]
     network_params: Callable[[jax.Array], Any]
+    greedy_q_values: Callable[[DQNState, jax.Array], jax.Array]
     spaces: Spaces | None = None
 
     @property
@@ -161,7 +175,7 @@ def td_loss(
         )
     else:
         target = q_learning_target(batch.reward, batch.done, q_next_target, gamma)
-    if not _is_zero(advantage_alpha):
+    if not _is_concrete(advantage_alpha, 0):
         q_target = network.apply(target_params, batch.obs)
         target = advantage_learning_target(target, q_target, action, advantage_alpha)
     error = jax.lax.stop_gradient(target) - q_taken
@@ -169,9 +183,9 @@ def td_loss(
     return jnp.mean(per_item)
 
 
-def _is_zero(value: Any) -> bool:
-    """Whether ``value`` is a concrete 0 (a traced value never is)."""
-    return isinstance(value, (int, float)) and value == 0
+def _is_concrete(value: Any, number: float) -> bool:
+    """Whether ``value`` is the concrete ``number`` (a traced value never is)."""
+    return isinstance(value, (int, float)) and value == number
 
 
 def _gradient_step(rule: _TDRule, state: DQNState, batch: Transition, apply: jax.Array) -> DQNState:
@@ -330,7 +344,16 @@ def _init_state(rule: _TDRule, replay: _Replay, obs_size: int, key: PRNGKey) -> 
     zero = jnp.zeros((), jnp.int32)
     buffer = buffer_init(jnp.zeros((2 * obs_size + 3,)), replay.capacity)
     opt_state = rule.optimizer.init(params)
-    return DQNState(params, params, opt_state, buffer, zero, zero, jnp.zeros(()), zero - 1)
+    return DQNState(params, params, opt_state, buffer, zero, zero, jnp.zeros(()), zero - 1, params)
+
+
+def _averaged(state: DQNState, average_tau: Any) -> DQNState:
+    """``state`` with its Polyak average moved toward the parameters (the module
+    docstring); a concrete ``average_tau`` of 1 is a copy."""
+    if _is_concrete(average_tau, 1):
+        return state._replace(average_params=state.params)
+    average = optax.incremental_update(state.params, state.average_params, average_tau)
+    return state._replace(average_params=average)
 
 
 def _real_update(
@@ -363,7 +386,7 @@ def check_q_training(state: DQNState, where: str = "Q-learning") -> None:
 
 @traced(
     "learning_rate", "learning_rate_end", "gamma", "target_tau", "epsilon_start", "epsilon_end",
-    "advantage_alpha",
+    "advantage_alpha", "average_tau",
 )  # fmt: skip
 def dqn(
     obs_size: int,
@@ -388,6 +411,7 @@ def dqn(
     learning_starts: int = 500,
     max_grad_norm: float = 10.0,
     replay_updates: int = 1,
+    average_tau: Any = 1.0,
 ) -> DQN:
     """DQN over observation vectors of size ``obs_size`` and ``num_actions`` discrete
     actions (see the module docstring for the update).
@@ -399,6 +423,8 @@ def dqn(
     falling linearly to ``learning_rate_end`` over the first ``decay_steps`` gradient
     steps and held there. ``advantage_alpha`` > 0 learns by advantage learning instead of
     Q-learning (the module docstring; it costs one more target-network pass per step).
+    ``average_tau`` < 1 makes the greedy policy (``greedy_q_values``) read a Polyak
+    average of the parameters, updated once per real step (the module docstring).
     Each real transition is followed by ``replay_updates`` gradient
     steps on fresh replay minibatches of ``batch_size`` (the replay ratio: with 1 + n it
     matches the update budget of n planning steps with real data instead of a model).
@@ -414,6 +440,8 @@ def dqn(
         decay_steps=decay_steps, layer_norm=layer_norm, advantage_alpha=advantage_alpha,
     )  # fmt: skip
     replay = _replay(capacity, batch_size, learning_starts, replay_updates)
+    check_in_range("average_tau", average_tau, 0.0, 1.0)
+    check_positive("average_tau", average_tau)
     epsilon_of = _epsilon_schedule(epsilon_start, epsilon_end, epsilon_steps)
 
     def init(key: PRNGKey) -> DQNState:
@@ -427,11 +455,18 @@ def dqn(
         experience: stored, counted, and learned from through replay minibatches."""
         if _check_obs(transition.obs, obs_size):
             return _gradient_step(rule, state, transition, jnp.asarray(True))
-        return _real_update(rule, replay, state, transition, key)
+        return _averaged(_real_update(rule, replay, state, transition, key), average_tau)
 
     def q_values(state: DQNState, obs: jax.Array) -> jax.Array:
         return rule.network.apply(rule.unravel(state.params), obs)
 
+    def greedy_q_values(state: DQNState, obs: jax.Array) -> jax.Array:
+        if _is_concrete(average_tau, 1):
+            return q_values(state, obs)
+        return rule.network.apply(rule.unravel(state.average_params), obs)
+
     observation = spaces_lib.Box(-jnp.inf, jnp.inf, (obs_size,), jnp.float32)
     actions = spaces_lib.Discrete(rule.network.num_actions)
-    return DQN(init, act, update, q_values, rule.unravel, Spaces(observation, actions))
+    return DQN(
+        init, act, update, q_values, rule.unravel, greedy_q_values, Spaces(observation, actions)
+    )
