@@ -68,6 +68,16 @@ def check_below_one(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be in [0.0, 1.0), got {value!r}")
 
 
+def check_up_to_one(name: str, value: Any) -> None:
+    """Raise ValueError unless ``value`` is a real number with ``0 < value <= 1`` (a step
+    size toward a target, 1 a copy; skipped for traced values)."""
+    number = _concrete(value)
+    if number is None:  # traced (passes), or not a number (raises)
+        check_in_range(name, value, 0.0, 1.0)
+    elif not 0.0 < number <= 1.0:  # NaN included
+        raise ValueError(f"{name} must be in (0.0, 1.0], got {value!r}")
+
+
 def check_nonnegative(name: str, value: Any) -> None:
     """Raise ValueError unless ``value`` is a real number ``>= 0`` (skipped for traced
     values)."""

@@ -172,7 +172,7 @@ def test_layer_norm_q_network_by_hand():
 def test_greedy_policy_reads_the_polyak_average_updated_per_real_step():
     """average <- tau theta + (1 - tau) average after each real step (theta: the
     parameters after that step's replay update), by hand from the parameters seen; a
-    simulated batch update moves theta but not the average; acting reads theta."""
+    simulated batch update moves theta but not the average."""
     learner = dqn(3, 2, hidden=(4,), batch_size=2, learning_starts=1, average_tau=0.25)
     state = learner.init(jax.random.key(0))
     expected = np.asarray(state.params)
@@ -198,7 +198,7 @@ def test_greedy_policy_reads_the_polyak_average_updated_per_real_step():
     np.testing.assert_array_equal(state.average_params, state.params)
     np.testing.assert_array_equal(plain.greedy_q_values(state, obs), plain.q_values(state, obs))
     for bad in (0.0, 1.5, float("nan")):
-        with pytest.raises(ValueError, match="average_tau must be"):
+        with pytest.raises(ValueError, match=r"average_tau must be in \(0.0, 1.0\]"):
             dqn(3, 2, average_tau=bad)
 
 

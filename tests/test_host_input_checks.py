@@ -24,6 +24,7 @@ from mbrl_jax.validation import (
     check_in_range,
     check_nonnegative,
     check_positive,
+    check_up_to_one,
 )
 
 UNIT = spaces.Box(-1.0, 1.0, (2,), jnp.float32)
@@ -123,10 +124,21 @@ def test_check_below_one_takes_zero_and_rejects_one():
             check_below_one("x", value)
 
 
+def test_check_up_to_one_takes_one_and_rejects_zero():
+    check_up_to_one("x", 1)
+    check_up_to_one("x", np.float32(0.005))
+    for value in (0, np.float64(0.0), 1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match=r"^x must be in \(0.0, 1.0\], got"):
+            check_up_to_one("x", value)
+    with pytest.raises(ValueError, match="x must be a number"):
+        check_up_to_one("x", "0.5")
+
+
 def test_number_checks_skip_traced_values():
     def checked(value):
         check_in_range("x", value, 0.0, 1.0)
         check_positive("x", value)
+        check_up_to_one("x", value)
         return value
 
     values = jnp.array([0.25, 0.5])

@@ -74,6 +74,7 @@ from mbrl_jax.validation import (
     check_in_range,
     check_nonnegative,
     check_positive,
+    check_up_to_one,
     raise_on_nan,
 )
 
@@ -440,8 +441,7 @@ def dqn(
         decay_steps=decay_steps, layer_norm=layer_norm, advantage_alpha=advantage_alpha,
     )  # fmt: skip
     replay = _replay(capacity, batch_size, learning_starts, replay_updates)
-    check_in_range("average_tau", average_tau, 0.0, 1.0)
-    check_positive("average_tau", average_tau)
+    check_up_to_one("average_tau", average_tau)
     epsilon_of = _epsilon_schedule(epsilon_start, epsilon_end, epsilon_steps)
 
     def init(key: PRNGKey) -> DQNState:
