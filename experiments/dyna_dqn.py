@@ -125,7 +125,7 @@ class Config(ExperimentConfig):
         0.7, "advantage learning's alpha in [0, 1) (0: double Q-learning)", traced=True
     )
     average_tau: float = setting(
-        0.005, "the greedy policy reads a Polyak average of the Q-network's parameters, "
+        0.001, "the greedy policy reads a Polyak average of the Q-network's parameters, "
         "moved this far toward them each real step (1: the online network)", traced=True,
     )  # fmt: skip
     batch_size: int = setting(64, "DQN's minibatch size of real replay")
