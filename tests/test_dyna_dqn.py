@@ -200,6 +200,8 @@ def test_greedy_policy_reads_the_polyak_average_updated_per_real_step():
     for bad in (0.0, 1.5, float("nan")):
         with pytest.raises(ValueError, match=r"average_tau must be in \(0.0, 1.0\]"):
             dqn(3, 2, average_tau=bad)
+        with pytest.raises(ValueError, match=r"target_tau must be in \(0.0, 1.0\]"):
+            dqn(3, 2, target_tau=bad)  # 0: the target network would never move
 
 
 @pytest.mark.parametrize(

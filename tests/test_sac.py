@@ -156,8 +156,9 @@ def test_bad_input_is_a_clear_error():
         sac(OBS, spaces.Discrete(3))
     with pytest.raises(ValueError, match="real_ratio"):
         sac(OBS, BOX, real_ratio=1.5)
-    with pytest.raises(ValueError, match="tau"):
-        sac(OBS, BOX, tau=-0.1)
+    for tau in (-0.1, 0.0):  # 0: the target critics would never move
+        with pytest.raises(ValueError, match=r"tau must be in \(0.0, 1.0\]"):
+            sac(OBS, BOX, tau=tau)
     with pytest.raises(ValueError, match="finite action bounds"):
         sac(OBS, spaces.Box(-jnp.inf, jnp.inf, (1,), jnp.float32))
     learner = sac(OBS, BOX, hidden=(4,), capacity=8, batch_size=2)

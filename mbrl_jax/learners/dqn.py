@@ -288,7 +288,7 @@ def _td_rule(
     check_bool("layer_norm", layer_norm)
     check_positive("learning_rate", learning_rate)
     check_in_range("gamma", gamma, 0.0, 1.0)
-    check_in_range("target_tau", target_tau, 0.0, 1.0)
+    check_up_to_one("target_tau", target_tau)
     check_below_one("advantage_alpha", advantage_alpha)
     target_period = check_count("target_period", target_period, minimum=1)
     check_positive("max_grad_norm", max_grad_norm)

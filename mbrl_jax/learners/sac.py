@@ -57,6 +57,7 @@ from mbrl_jax.validation import (
     check_count,
     check_in_range,
     check_positive,
+    check_up_to_one,
     continuous_action_shape,
     raise_on_nan,
 )
@@ -383,7 +384,7 @@ def _sac_rule(
     hidden = tuple(check_count("hidden width", w, minimum=1) for w in hidden)
     check_positive("learning_rate", learning_rate)
     check_in_range("gamma", gamma, 0.0, 1.0)
-    check_in_range("tau", tau, 0.0, 1.0)
+    check_up_to_one("tau", tau)
     target_entropy = -float(shape[0]) if target_entropy is None else target_entropy
     return _SACRule(
         GaussianActor(hidden, shape[0]), QCritic(hidden), optax.adam(learning_rate),
