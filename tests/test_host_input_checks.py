@@ -116,22 +116,21 @@ def test_number_checks_accept_numbers_and_array_scalars(value):
     check_positive("x", value)
 
 
-def test_check_below_one_takes_zero_and_rejects_one():
-    check_below_one("x", 0.0)
-    check_below_one("x", np.float32(0.99))
-    for value in (1, np.float64(1.0), 1.5, -0.1, float("nan")):
-        with pytest.raises(ValueError, match=r"^x must be in \[0.0, 1.0\), got"):
-            check_below_one("x", value)
-
-
-def test_check_up_to_one_takes_one_and_rejects_zero():
-    check_up_to_one("x", 1)
-    check_up_to_one("x", np.float32(0.005))
-    for value in (0, np.float64(0.0), 1.5, -0.1, float("nan")):
-        with pytest.raises(ValueError, match=r"^x must be in \(0.0, 1.0\], got"):
-            check_up_to_one("x", value)
+@pytest.mark.parametrize(
+    "check, accepted, rejected, interval",
+    [
+        (check_below_one, (0.0, np.float32(0.99)), (1, np.float64(1.0)), r"\[0.0, 1.0\)"),
+        (check_up_to_one, (1, np.float32(0.005)), (0, np.float64(0.0)), r"\(0.0, 1.0\]"),
+    ],
+)
+def test_unit_interval_checks_include_one_end_only(check, accepted, rejected, interval):
+    for value in accepted:
+        check("x", value)
+    for value in (*rejected, 1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match=rf"^x must be in {interval}, got"):
+            check("x", value)
     with pytest.raises(ValueError, match="x must be a number"):
-        check_up_to_one("x", "0.5")
+        check("x", "0.5")
 
 
 def test_number_checks_skip_traced_values():
